@@ -1,0 +1,1 @@
+"""One module per `mals` command; each exposes `register(app: typer.Typer)`."""

@@ -1,0 +1,65 @@
+"""Atomic file writes: write to a temporary name beside the target, then rename.
+
+A reader (or a resumed run) therefore sees either the complete file or none at all.
+"""
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import UserError
+
+TMP_MARK = ".tmp-"
+
+
+def tmp_name(path: Path) -> Path:
+    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+
+
+@contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path; on success rename it to `path`, on failure delete it."""
+    path = Path(path)
+    tmp = tmp_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json_atomic(path: str | Path, data) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def ensure_writable_dir(path: str | Path) -> Path:
+    """Create `path` (and parents) or fail with one line saying why."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-probe{TMP_MARK}{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write to output folder {path}: {err.strerror or err}; "
+                        "choose another --out") from None
+    return path
+
+
+def remove_stale_tmp(folder: Path) -> int:
+    """Delete temporary files left by a killed process; returns how many."""
+    count = 0
+    for p in folder.glob(f"*{TMP_MARK}*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            count += 1
+    return count

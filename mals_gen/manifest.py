@@ -1,0 +1,65 @@
+"""Typed parquet manifest parts: write one atomically, read a stage, join stages on `key`.
+
+Each stage writes `RUN/<stage>/part-NNNNN.parquet` with `key` plus the columns it adds (explicit
+schemas in `contract.py`). `load_manifest` joins the stages, so upstream columns are never rewritten.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .contract import STAGE_ORDER
+from .errors import UserError
+from .fsutil import atomic_path
+from .runner import DONE_SUFFIX, part_name
+
+
+def write_part(path: str | Path, rows: Sequence[dict] | dict, schema: pa.Schema) -> None:
+    """Write rows (a list of dicts, or a dict of columns) as one parquet file, atomically."""
+    if isinstance(rows, dict):
+        table = pa.Table.from_pydict(rows, schema=schema)
+    else:
+        table = pa.Table.from_pylist(list(rows), schema=schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_part(run_dir: str | Path, stage: str, index: int, columns: Iterable[str] | None = None) -> pa.Table:
+    path = Path(run_dir) / stage / f"{part_name(index)}.parquet"
+    if not path.exists():
+        raise UserError(f"{path} is missing: run `mals {stage}` on {run_dir} first")
+    return pq.read_table(path, columns=list(columns) if columns else None)
+
+
+def done_part_files(run_dir: str | Path, stage: str) -> list[Path]:
+    """Parquet parts of `stage` whose done marker exists, in part order."""
+    folder = Path(run_dir) / stage
+    return [p for p in sorted(folder.glob("part-*.parquet"))
+            if (folder / f"{p.stem}{DONE_SUFFIX}").exists()]
+
+
+def read_stage(run_dir: str | Path, stage: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    files = done_part_files(run_dir, stage)
+    if not files:
+        raise UserError(f"{Path(run_dir) / stage} has no finished parts: run `mals {stage}` first")
+    tables = [pq.read_table(f, columns=list(columns) if columns else None) for f in files]
+    return pa.concat_tables(tables).to_pandas()
+
+
+def available_stages(run_dir: str | Path) -> list[str]:
+    return [s for s in STAGE_ORDER if done_part_files(run_dir, s)]
+
+
+def load_manifest(run_dir: str | Path, stages: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per planned sample with the columns of every finished stage (left join on key)."""
+    stages = list(stages or available_stages(run_dir))
+    if not stages:
+        raise UserError(f"{run_dir} holds no finished stage; run `mals generate --out {run_dir}` first")
+    frame = read_stage(run_dir, stages[0])
+    for stage in stages[1:]:
+        frame = frame.merge(read_stage(run_dir, stage), on="key", how="left", validate="one_to_one")
+    return frame
