@@ -23,7 +23,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Keeps `mals` a group of commands even while only one is registered."""
+
+
 for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+    if _info.name.startswith("_"):  # shared option helpers, not commands
+        continue
     importlib.import_module(f"{commands.__name__}.{_info.name}").register(app)
 
 

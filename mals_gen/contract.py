@@ -142,12 +142,17 @@ FILTER_SCHEMA = pa.schema([
     ("key", pa.string()), ("keep", pa.bool_()), ("reason", pa.string()),
     ("clip_score", pa.float32()), ("person_box", pa.list_(pa.int32(), 4)),
     ("phash", pa.string()), ("blur", pa.float32()), ("colourfulness", pa.float32()),
+    # Added by the filter stage (mals_gen/filter/stage.py documents each measure).
+    ("file_bytes", pa.int64()), ("pixel_std", pa.float32()), ("n_persons", pa.int32()),
+    ("person_score", pa.float32()), ("attr_disagreement", pa.float32()), ("duplicate_of", pa.string()),
 ])
 SHARD_MANIFEST_SCHEMA = pa.schema([
     ("key", pa.string()), ("shard", pa.string()), ("split", pa.string()),
     ("caption", pa.string()), ("captions", pa.list_(pa.string())),
     ("attrs", ATTR_LIST), ("person_id", pa.string()), ("image_id", pa.string()),
     ("source", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
+    # PA-100K's own 26 labels (1 = present); null for every other source.
+    ("pa100k_attrs", pa.list_(pa.int8(), NUM_PA100K_ATTRIBUTES)),
 ])
 STAGE_SCHEMAS = {
     "plan": PLAN_SCHEMA, "generate": GENERATE_SCHEMA, "caption": CAPTION_SCHEMA,

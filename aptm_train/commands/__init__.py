@@ -1,0 +1,1 @@
+"""One module per `aptm-train` command; each exposes `register(app: typer.Typer)`."""

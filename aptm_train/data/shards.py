@@ -1,0 +1,143 @@
+"""A shard folder: its tars, `sizes.json`, `manifest.parquet`, and the counts an epoch is built from.
+
+The manifest (SHARD_MANIFEST_SCHEMA) is the source of truth for what a split holds: the number of
+samples and training pairs (one pair per caption) of each split, and, per tar, how many of its
+samples belong to a split. The streaming loader uses the per-tar counts to give every sample of
+a split a stable global index (tar order, then order inside the tar), which is how samples are
+dealt to processes exactly once per epoch. The shard writer writes a tar's samples in manifest
+order; `sizes.json` (samples per tar) is cross-checked against the manifest.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mals_gen.contract import SPLITS
+from mals_gen.errors import UserError
+
+# Per-dataset mean / std (RGB) from spec/method.md "Inputs", keyed by the name used in `source`.
+NORM_STATS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "mals": ((0.4417, 0.4181, 0.4237), (0.3088, 0.2974, 0.3010)),
+    "cuhk-pedes": ((0.3890, 0.3652, 0.3484), (0.2434, 0.2374, 0.2337)),
+    "icfg-pedes": ((0.3094, 0.2896, 0.3035), (0.2585, 0.2455, 0.2366)),
+    "rstpreid": ((0.2772, 0.2607, 0.3037), (0.2610, 0.2508, 0.2529)),
+    "pa100k": ((0.4649, 0.4504, 0.4632), (0.2509, 0.2461, 0.2424)),
+}
+
+
+def norm_name(source: str) -> str:
+    """Map a sample's `source` ("mals-sketch", "cuhk-pedes", "PA-100K" ...) to a NORM_STATS key."""
+    s = source.lower().replace("_", "-")
+    if s.startswith("mals"):
+        return "mals"
+    for name in NORM_STATS:
+        if s.replace("-", "") == name.replace("-", ""):
+            return name
+    if s.replace("-", "") in ("pa100k",):
+        return "pa100k"
+    return "mals"  # generated data of our own follows MALS statistics
+
+
+@dataclass(frozen=True)
+class SplitCounts:
+    samples: int
+    pairs: int
+    with_attrs: int
+    per_tar: dict  # tar name -> samples of this split in that tar (tar order)
+
+
+@dataclass(frozen=True)
+class ShardSet:
+    folder: Path
+    tars: tuple[str, ...]          # absolute paths, sorted
+    manifest: pd.DataFrame
+
+    def counts(self, split: str) -> SplitCounts:
+        rows = self.manifest[self.manifest["split"] == split]
+        per_tar = Counter(rows["shard"].tolist())
+        pairs = int(rows["captions"].map(lambda c: max(1, len(c)) if c is not None else 1).sum())
+        attrs = int(rows["attrs"].map(lambda a: a is not None).sum())
+        names = [Path(t).name for t in self.tars]
+        return SplitCounts(len(rows), pairs, attrs, {n: per_tar.get(n, 0) for n in names})
+
+    def captions_per_sample(self, split: str) -> list[list[int]]:
+        """Per tar (tar order): the caption count of each `split` sample in manifest order."""
+        rows = self.manifest[self.manifest["split"] == split]
+        out = []
+        for tar in self.tars:
+            sub = rows[rows["shard"] == Path(tar).name]["captions"]
+            out.append([max(1, len(c)) if c is not None else 1 for c in sub])
+        return out
+
+    def dominant_source(self, split: str = "train") -> str:
+        rows = self.manifest[self.manifest["split"] == split]
+        if rows.empty or "source" not in rows:
+            return "mals"
+        return str(rows["source"].mode().iloc[0])
+
+
+def open_shards(folder: str | Path) -> ShardSet:
+    """Open a shard folder or fail with one line naming the folder and the fix."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"shard folder {folder} does not exist; build one with `mals shard` or `mals run`")
+    tars = tuple(sorted(str(p.resolve()) for p in folder.glob("*.tar")))
+    if not tars:
+        raise UserError(f"shard folder {folder} holds no .tar shards; build it with `mals shard RUN --out "
+                        f"{folder}` or point --shards at a folder of WebDataset tars")
+    man_path = folder / "manifest.parquet"
+    if not man_path.is_file():
+        raise UserError(f"{man_path} is missing; shards need their manifest (rebuild with `mals shard`)")
+    manifest = pd.read_parquet(man_path)
+    missing = {"key", "shard", "split", "captions"} - set(manifest.columns)
+    if missing:
+        raise UserError(f"{man_path}: missing column(s) {sorted(missing)}; rebuild with `mals shard`")
+    if "attrs" not in manifest:
+        manifest["attrs"] = None
+    unknown = set(manifest["split"]) - set(SPLITS)
+    if unknown:
+        raise UserError(f"{man_path}: unknown split value(s) {sorted(unknown)}; expected {SPLITS}")
+    _check_sizes(folder, tars, manifest)
+    return ShardSet(folder, tars, manifest)
+
+
+def _check_sizes(folder: Path, tars: tuple[str, ...], manifest: pd.DataFrame) -> None:
+    """sizes.json (samples per tar) must agree with the manifest, or the epoch length would lie."""
+    sizes_path = folder / "sizes.json"
+    names = {Path(t).name for t in tars}
+    strays = set(manifest["shard"]) - names
+    if strays:
+        raise UserError(f"{folder}/manifest.parquet names shard {sorted(strays)[0]} that is not in the "
+                        "folder; copy the missing tar or rebuild the shards")
+    if not sizes_path.is_file():
+        return
+    try:
+        sizes = json.loads(sizes_path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{sizes_path}: not valid JSON ({err.msg}); rebuild with `mals shard`") from None
+    per_tar = Counter(manifest["shard"].tolist())
+    for name, n in sizes.items():
+        if name in names and isinstance(n, int) and n != per_tar.get(name, 0):
+            raise UserError(f"{sizes_path}: {name} has {n} samples but manifest.parquet lists "
+                            f"{per_tar.get(name, 0)}; the folder mixes two builds, rebuild it")
+
+
+def require_split(shards: ShardSet, split: str, what: str) -> SplitCounts:
+    counts = shards.counts(split)
+    if counts.samples == 0:
+        raise UserError(f"shards {shards.folder} hold no {split!r} samples, needed for {what}; rebuild "
+                        f"with a split that gives {split} a share (e.g. `mals shard --split ...`)")
+    return counts
+
+
+def require_attrs(shards: ShardSet, recipe: str) -> None:
+    """Attribute recipes cannot run on shards without attributes."""
+    counts = shards.counts("train")
+    if counts.samples and counts.with_attrs == 0:
+        raise UserError(f"shards {shards.folder} carry no attributes (attrs is null for all "
+                        f"{counts.samples} train samples) but recipe {recipe!r} needs them; run `mals attrs` "
+                        "before `mals shard`, or train with --recipe finetune")

@@ -1,0 +1,82 @@
+"""APTM: Swin image encoder + BERT text encoder + bidirectional fusion encoder, projections and heads.
+
+Built from an `APTMConfig` only. Parameter names follow the released checkpoints (`temp`,
+`vision_encoder.*`, `text_encoder.bert.*`, `text_encoder.cls.*`, `vision_proj`, `text_proj`,
+`itm_head.{0,1,3}`), so conversion is a near-identity mapping. Losses are plain functions in
+`aptm_train.losses`; the model only exposes the encoders and heads they need.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .bert_fusion import BertTextFusion
+from .config import APTMConfig
+from .swin import SwinEncoder
+
+# The original clamps the temperature to this range before every forward pass.
+TEMP_RANGE = (0.001, 0.5)
+
+
+class APTM(nn.Module):
+    def __init__(self, cfg: APTMConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        hidden, vwidth = cfg.text.hidden_size, cfg.vision.width
+        self.temp = nn.Parameter(torch.tensor(cfg.temp))
+        self.vision_encoder = SwinEncoder(cfg.vision)
+        self.text_encoder = BertTextFusion(cfg.text, vwidth)
+        self.vision_proj = nn.Linear(vwidth, cfg.embed_dim)
+        self.text_proj = nn.Linear(hidden, cfg.embed_dim)
+        self.itm_head = nn.Sequential(
+            nn.Linear(hidden, 2 * hidden), nn.LayerNorm(2 * hidden), nn.GELU(), nn.Linear(2 * hidden, 2))
+        for m in (self.vision_proj, self.text_proj, self.itm_head[0], self.itm_head[3]):
+            nn.init.normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+
+    @classmethod
+    def from_config(cls, cfg: APTMConfig) -> "APTM":
+        return cls(cfg)
+
+    # -- encoders -------------------------------------------------------------------------------
+    def encode_image(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) -> image_tokens (B, 49, Dv), image_feat (B, E) L2-normalised."""
+        tokens = self.vision_encoder(pixels)                                # (B, 49, Dv)
+        feat = F.normalize(self.vision_proj(tokens[:, 0]), dim=-1)          # (B, E)
+        return tokens, feat
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) ids + mask -> text_tokens (B, L, Dt), text_feat (B, E) L2-normalised ([CLS])."""
+        tokens = self.text_encoder.encode_text(input_ids, attention_mask)  # (B, L, Dt)
+        feat = F.normalize(self.text_proj(tokens[:, 0]), dim=-1)            # (B, E)
+        return tokens, feat
+
+    def fuse(self, text_tokens: torch.Tensor, attention_mask: torch.Tensor,
+             image_tokens: torch.Tensor) -> torch.Tensor:
+        """Fusion-encoder hidden states (B, L, Dt): text attends to itself and to the image tokens."""
+        return self.text_encoder.fuse(text_tokens, attention_mask, image_tokens)
+
+    # -- heads ----------------------------------------------------------------------------------
+    def itm_logits(self, text_tokens: torch.Tensor, attention_mask: torch.Tensor,
+                   image_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, 2) match logits from the fusion [CLS]; class 1 = "match"."""
+        fused = self.fuse(text_tokens, attention_mask, image_tokens)       # (B, L, Dt)
+        return self.itm_head(fused[:, 0])                                   # (B, 2)
+
+    def mlm_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   image_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, L, vocab): masked ids through text + fusion layers (image as memory) and the MLM head."""
+        text = self.text_encoder.encode_text(input_ids, attention_mask)    # (B, L, Dt)
+        fused = self.fuse(text, attention_mask, image_tokens)
+        return self.text_encoder.cls.predictions(fused)
+
+    def logit_scale(self) -> torch.Tensor:
+        """1 / temp, with temp clamped to the original's range (gradient flows inside the range)."""
+        return 1.0 / self.temp.clamp(*TEMP_RANGE)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Distinct parameter elements (tied tensors counted once)."""
+    return sum(p.numel() for p in model.parameters())

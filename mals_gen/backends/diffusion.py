@@ -1,0 +1,100 @@
+"""The diffusers backend: any text-to-image pipeline diffusers loads from a hub id or a folder.
+
+One CPU `torch.Generator` per sample seeds its latents, so a sample's image depends on its seed
+alone (not on its batch or device). Images leave the pipeline as tensors and are turned into
+PIL images on the writer thread's side of the queue, keeping the GPU loop free of CPU work.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from ..errors import UserError
+from .base import SampleRequest, SampleResult
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        # one process per GPU under `accelerate launch` / torchrun: LOCAL_RANK picks the card
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return "cpu"
+
+
+def resolve_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    names = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
+             "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if dtype not in names:
+        raise UserError(f"unknown --dtype {dtype!r}; choose auto, float32, float16 or bfloat16")
+    return names[dtype]
+
+
+def load_pipeline(model: str, torch_dtype):
+    """Load a text-to-image pipeline or fail with one line naming the flags that change it."""
+    from diffusers import DiffusionPipeline
+
+    try:
+        return DiffusionPipeline.from_pretrained(model, torch_dtype=torch_dtype)
+    except (OSError, ValueError, EnvironmentError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"cannot load diffusion model {model!r} (no hub access and no such local folder? {reason[:160]}); "
+            "pass --model FOLDER with a saved pipeline, or --backend sketch to draw without weights") from None
+
+
+class DiffusionBackend:
+    name = "diffusers"
+
+    def __init__(self, model: str, *, steps: int, guidance: float, negative_prompt: str, height: int,
+                 width: int, dtype: str = "auto", device: str = "auto", compile: bool = False, pipeline=None):
+        import torch
+
+        self.model = model
+        self.device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, self.device)
+        self.pipe = pipeline if pipeline is not None else load_pipeline(model, torch_dtype)
+        self.pipe.to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
+        if compile:
+            denoiser = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)
+            if denoiser is not None:
+                denoiser.compile()
+        self.steps, self.guidance, self.negative_prompt = steps, guidance, negative_prompt
+        self.height, self.width = height, width
+
+    def generate(self, batch: Sequence[SampleRequest]) -> list[SampleResult]:
+        import torch
+
+        generators = [torch.Generator("cpu").manual_seed(req.seed) for req in batch]
+        kwargs = dict(prompt=[req.prompt for req in batch], num_inference_steps=self.steps,
+                      guidance_scale=self.guidance, height=self.height, width=self.width,
+                      generator=generators, output_type="pt")
+        if self.negative_prompt and self.guidance > 1.0:
+            kwargs["negative_prompt"] = [self.negative_prompt] * len(batch)
+        with torch.inference_mode():
+            out = self.pipe(**kwargs)
+        flagged = getattr(out, "nsfw_content_detected", None) or [False] * len(batch)
+        images = out.images  # (B, 3, H, W) in [0, 1] on the device
+        return [SampleResult(None, "safety checker blanked the image") if flag else SampleResult(TensorImage(img))
+                for img, flag in zip(images, flagged)]
+
+
+class TensorImage:
+    """A (3, H, W) tensor in [0, 1] that becomes a PIL image only when the writer asks for it."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor.detach()
+        self.height, self.width = int(tensor.shape[-2]), int(tensor.shape[-1])
+
+    def convert(self, mode: str):
+        from PIL import Image
+
+        array = (self.tensor.float().clamp(0, 1) * 255).round().to("cpu").byte().permute(1, 2, 0).numpy()
+        return Image.fromarray(array).convert(mode)

@@ -1,0 +1,29 @@
+"""The sketch backend: procedural pedestrians drawn from the attribute vector (no weights).
+
+Not a substitute for diffusion: it exists so every later stage and the trainer can run and be
+tested meaningfully on a machine without model weights.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .base import SampleRequest, SampleResult
+
+
+class SketchBackend:
+    name = "sketch"
+    model = "sketch-v1"
+
+    def __init__(self, height: int = 256, width: int = 128):
+        self.height, self.width = height, width
+
+    def generate(self, batch: Sequence[SampleRequest]) -> list[SampleResult]:
+        from .sketch import render_person
+
+        results = []
+        for req in batch:
+            image, _box = render_person(req.attrs, np.random.default_rng(req.seed), self.height, self.width)
+            results.append(SampleResult(image))
+        return results

@@ -1,0 +1,83 @@
+"""The plan stage: fix every sample's key, prompt, seed and intended attributes, part by part.
+
+`plan.json` holds only counts and seeds; the prompts of a part are materialised into
+`RUN/plan/part-NNNNN.parquet` when that part is first needed, from the sample's own seed, so
+planning 1.5M samples is instant and any sample can be rebuilt alone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..contract import LABEL_UNKNOWN, NUM_MALS_ATTRIBUTES, PLAN_SCHEMA
+from ..manifest import write_part
+from ..plan import RunPlan
+from ..runner import StageContext
+
+# Composer draws use their own stream so that prompt and image noise never share random numbers.
+_PROMPT_STREAM = 0x5052
+
+
+def prompt_source(prompts: str | None, prompt_field: str | None, composer: dict) -> dict:
+    """Describe (and validate) where prompts come from; stored in plan.json."""
+    if prompts is None:
+        return {"kind": "composer", "composer": dict(composer)}
+    from ..prompts.files import DescriptionFile
+
+    descriptions = DescriptionFile(prompts, field=prompt_field)  # raises a one-line UserError if bad
+    return {"kind": "file", "path": str(Path(prompts).resolve()), "field": prompt_field,
+            "count": len(descriptions)}
+
+
+class PromptProvider:
+    """Prompts and intended attributes of any range of plan indices."""
+
+    def __init__(self, source: dict):
+        self.source = source
+        if source["kind"] == "composer":
+            from ..config import from_mapping
+            from ..prompts.composer import ComposerConfig, PromptComposer
+
+            self._composer = PromptComposer(from_mapping(ComposerConfig, source["composer"], "composer"))
+            self.name = "composer"
+        else:
+            from ..prompts.files import DescriptionFile
+
+            self._file = DescriptionFile(source["path"], field=source.get("field"))
+            self.name = self._file.name
+
+    def prompts(self, plan: RunPlan, start: int, stop: int) -> tuple[list[str], np.ndarray]:
+        """(prompts, intended attributes (stop-start, 27) int8) for samples [start, stop)."""
+        if self.source["kind"] == "composer":
+            texts, attrs = [], []
+            for index in range(start, stop):
+                text, vec = self._composer.compose(np.random.default_rng([plan.sample_seed(index), _PROMPT_STREAM]))
+                texts.append(text)
+                attrs.append(vec)
+            return texts, np.asarray(attrs, dtype=np.int8).reshape(-1, NUM_MALS_ATTRIBUTES)
+        texts = self._file.texts(start, stop)
+        # What a description says is what its image should show: mine it (-1 where it is silent).
+        try:
+            from ..attrs.miner import mine_many
+        except ImportError:
+            return texts, np.full((len(texts), NUM_MALS_ATTRIBUTES), LABEL_UNKNOWN, np.int8)
+        return texts, np.asarray(mine_many(texts), dtype=np.int8)
+
+
+def plan_part(ctx: StageContext, plan: RunPlan, provider: PromptProvider) -> dict:
+    part = ctx.part
+    texts, attrs = provider.prompts(plan, part.start, part.stop)
+    indices = range(part.start, part.stop)
+    rows = {
+        "key": [plan.key(i) for i in indices],
+        "index": list(indices),
+        "part": [part.index] * part.size,
+        "prompt": texts,
+        "seed": [plan.sample_seed(i) for i in indices],
+        "prompt_attrs": [row.tolist() for row in attrs],
+        "prompt_source": [provider.name] * part.size,
+    }
+    write_part(ctx.path(".parquet"), rows, PLAN_SCHEMA)  # atomic
+    ctx.advance(part.size)
+    return {"samples": part.size}

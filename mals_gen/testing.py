@@ -1,0 +1,64 @@
+"""Tiny random models for tests and benchmarks (like diffusers' test suite builds them).
+
+Nothing here is used by the product's code paths; it builds real model classes with tiny sizes
+so tests exercise the same loading and calling code as full-size runs.
+"""
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+
+def write_tiny_clip_tokenizer(folder: str | Path) -> Path:
+    """A real CLIPTokenizer over a character-level BPE vocabulary (no merges), saved to `folder`."""
+    from transformers import CLIPTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    symbols = list(string.ascii_lowercase + string.digits + ".,'-!?")
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for sym in symbols:
+        vocab[sym] = len(vocab)
+        vocab[sym + "</w>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    # positional arguments: transformers 5.x silently ignores vocab_file= (design.md pitfall)
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_sd_pipeline(seed: int = 0):
+    """A StableDiffusionPipeline with a ~100k-parameter UNet, VAE and CLIP text encoder."""
+    import tempfile
+
+    import torch
+    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16, norm_num_groups=4,
+        attention_head_dim=2)
+    vae = AutoencoderKL(block_out_channels=(8, 8), in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        norm_num_groups=4, sample_size=32)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = CLIPTokenizer.from_pretrained(write_tiny_clip_tokenizer(tmp))
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1))
+    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                timestep_spacing="trailing", steps_offset=1)
+    return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+
+
+def save_tiny_sd_pipeline(folder: str | Path, seed: int = 0) -> Path:
+    folder = Path(folder)
+    build_tiny_sd_pipeline(seed).save_pretrained(folder)
+    return folder

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `make demo`: the quickstart end to end on the offline default (sketch images, CPU, minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+$BIN/mals run pipelines/quickstart.yaml
+$BIN/mals inspect runs/quickstart --rows 3
+$BIN/mals verify shards/quickstart
+if [ -f scripts/demo_train.sh ]; then bash scripts/demo_train.sh; fi

@@ -1,0 +1,66 @@
+"""Write a contact sheet of sketch-backend renders with their attribute summaries.
+
+    .venv/bin/python scripts/sketch_gallery.py --n 32 --out bench_out/sketch_gallery.png
+
+Each cell is one render (person box outlined when --boxes) above the look it was drawn from. Half
+of the vectors are random explicit labels, half leave most slots at -1 for the renderer to decide.
+"""
+from __future__ import annotations
+
+import argparse
+import textwrap
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from mals_gen.backends.sketch import look_summary, render_with_look
+from mals_gen.contract import ATTR, LOWER_COLOURS, NUM_MALS_ATTRIBUTES, UPPER_COLOURS
+
+
+def random_vector(rng: np.random.Generator, explicit: bool) -> np.ndarray:
+    """A label vector: every binary slot set (explicit) or mostly unknown, one colour per garment."""
+    v = np.full(NUM_MALS_ATTRIBUTES, -1, dtype=np.int8)
+    if explicit:
+        v[:10] = rng.integers(0, 2, size=10)
+        v[ATTR["hat"]:ATTR["bag"] + 1] = (rng.random(4) > 0.35).astype(np.int8)  # gear present ~35%
+        for names, first in ((UPPER_COLOURS, ATTR["upper_black"]), (LOWER_COLOURS, ATTR["lower_black"])):
+            v[first:first + len(names)] = 1
+            v[first + int(rng.integers(len(names)))] = 0
+            if rng.random() < 0.15:
+                v[first + int(rng.integers(len(names)))] = 0  # sometimes a second colour
+    else:
+        v[ATTR["gender"]] = rng.integers(0, 2)
+    return v
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=32)
+    ap.add_argument("--cols", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--height", type=int, default=256)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--boxes", action="store_true", help="outline the returned person box")
+    ap.add_argument("--out", type=Path, default=Path("bench_out/sketch_gallery.png"))
+    args = ap.parse_args()
+    text_h, wrap = 58, max(12, args.width // 6)
+    rows = (args.n + args.cols - 1) // args.cols
+    sheet = Image.new("RGB", (args.cols * args.width, rows * (args.height + text_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i in range(args.n):
+        rng = np.random.default_rng([args.seed, i])
+        img, box, look = render_with_look(random_vector(rng, i % 2 == 0), rng, args.height, args.width)
+        x, y = (i % args.cols) * args.width, (i // args.cols) * (args.height + text_h)
+        if args.boxes:
+            ImageDraw.Draw(img).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), outline=(255, 0, 255))
+        sheet.paste(img, (x, y))
+        lines = textwrap.wrap(look_summary(look), wrap)[:5]
+        draw.multiline_text((x + 2, y + args.height + 1), "\n".join(lines), fill="black", spacing=0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out)
+    print(f"wrote {args.out} ({args.n} renders)")
+
+
+if __name__ == "__main__":
+    main()
