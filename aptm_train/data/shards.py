@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mals_gen.contract import SPLITS
@@ -64,14 +65,20 @@ class ShardSet:
         names = [Path(t).name for t in self.tars]
         return SplitCounts(len(rows), pairs, attrs, {n: per_tar.get(n, 0) for n in names})
 
-    def captions_per_sample(self, split: str) -> list[list[int]]:
-        """Per tar (tar order): the caption count of each `split` sample in manifest order."""
+    def pair_layout(self, split: str) -> tuple[dict, int]:
+        """Stable pair numbering of a split: ({tar path: (N+1,) cumulative pair offsets}, total pairs).
+
+        Pairs are numbered in tar order, then sample order inside the tar (= manifest order), then
+        caption order; sample i of a tar's split samples owns pairs offsets[i] .. offsets[i+1]-1.
+        """
         rows = self.manifest[self.manifest["split"] == split]
-        out = []
+        layout, total = {}, 0
         for tar in self.tars:
             sub = rows[rows["shard"] == Path(tar).name]["captions"]
-            out.append([max(1, len(c)) if c is not None else 1 for c in sub])
-        return out
+            counts = np.array([max(1, len(c)) if c is not None else 1 for c in sub], dtype=np.int64)
+            layout[tar] = total + np.concatenate([[0], np.cumsum(counts)])
+            total += int(counts.sum())
+        return layout, total
 
     def dominant_source(self, split: str = "train") -> str:
         rows = self.manifest[self.manifest["split"] == split]
@@ -111,7 +118,7 @@ def _check_sizes(folder: Path, tars: tuple[str, ...], manifest: pd.DataFrame) ->
     names = {Path(t).name for t in tars}
     strays = set(manifest["shard"]) - names
     if strays:
-        raise UserError(f"{folder}/manifest.parquet names shard {sorted(strays)[0]} that is not in the "
+        raise UserError(f"{folder}/manifest.parquet names shard {min(strays)} that is not in the "
                         "folder; copy the missing tar or rebuild the shards")
     if not sizes_path.is_file():
         return

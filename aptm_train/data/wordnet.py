@@ -10,7 +10,6 @@ a synset with a word, after WordNet's morphological normalisation ("shirts" -> "
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 
 from mals_gen.errors import UserError
@@ -48,6 +47,7 @@ class WordNet:
         self.folder = Path(folder)
         self._index: dict[str, dict[str, list[int]]] | None = None
         self._exc: dict[str, dict[str, list[str]]] = {}
+        self._cache: dict[str, tuple[str, ...]] = {}   # captions reuse a small vocabulary
 
     def __getstate__(self):  # workers reopen the files themselves
         return {"folder": self.folder}
@@ -88,10 +88,14 @@ class WordNet:
                 seen.append(form)
         return seen
 
-    @lru_cache(maxsize=65536)
     def synonyms(self, word: str) -> tuple[str, ...]:
         """Lemmas sharing a synset with `word` (any part of speech), without the word itself."""
         word = word.lower()
+        if word not in self._cache:
+            self._cache[word] = self._lookup(word)
+        return self._cache[word]
+
+    def _lookup(self, word: str) -> tuple[str, ...]:
         out: list[str] = []
         lemmas = {pos: self._lemmas(word, pos) for pos in POS}
         own = {word, *(lemma for forms in lemmas.values() for lemma in forms)}

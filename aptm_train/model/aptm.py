@@ -7,6 +7,9 @@ Built from an `APTMConfig` only. Parameter names follow the released checkpoints
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,8 +39,17 @@ class APTM(nn.Module):
             nn.init.zeros_(m.bias)
 
     @classmethod
-    def from_config(cls, cfg: APTMConfig) -> "APTM":
+    def from_config(cls, cfg: APTMConfig) -> APTM:
         return cls(cfg)
+
+    def forward(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run `fn(self, *args, **kwargs)` inside forward.
+
+        Losses call several encoders, not one forward; routing them through `forward` lets a
+        DDP / accelerate wrapper apply its hooks (gradient sync, autocast): `Task` calls
+        `model(task.compute, batch)`, which works on a bare or a wrapped model alike.
+        """
+        return fn(self, *args, **kwargs)
 
     # -- encoders -------------------------------------------------------------------------------
     def encode_image(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,12 +77,20 @@ class APTM(nn.Module):
         fused = self.fuse(text_tokens, attention_mask, image_tokens)       # (B, L, Dt)
         return self.itm_head(fused[:, 0])                                   # (B, 2)
 
+    def mlm_hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   image_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, L, Dt): (masked) ids through text + fusion layers with the image as memory."""
+        text = self.text_encoder.encode_text(input_ids, attention_mask)    # (B, L, Dt)
+        return self.fuse(text, attention_mask, image_tokens)
+
+    def mlm_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., Dt) -> (..., vocab); the loss applies it to masked positions only (saves memory)."""
+        return self.text_encoder.cls.predictions(hidden)
+
     def mlm_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                    image_tokens: torch.Tensor) -> torch.Tensor:
-        """(B, L, vocab): masked ids through text + fusion layers (image as memory) and the MLM head."""
-        text = self.text_encoder.encode_text(input_ids, attention_mask)    # (B, L, Dt)
-        fused = self.fuse(text, attention_mask, image_tokens)
-        return self.text_encoder.cls.predictions(fused)
+        """(B, L, vocab): MLM logits at every position."""
+        return self.mlm_head(self.mlm_hidden(input_ids, attention_mask, image_tokens))
 
     def logit_scale(self) -> torch.Tensor:
         """1 / temp, with temp clamped to the original's range (gradient flows inside the range)."""

@@ -85,7 +85,7 @@ def swin_state_from_source(source: str) -> dict[str, torch.Tensor]:
 
 def resize_bias_table(table: torch.Tensor, window: int) -> torch.Tensor:
     """(T_old, heads) -> ((2w-1)^2, heads) by bicubic interpolation of the square offset grid."""
-    side_old = int(round(table.shape[0] ** 0.5))
+    side_old = round(table.shape[0] ** 0.5)
     side = 2 * window - 1
     if side_old == side:
         return table

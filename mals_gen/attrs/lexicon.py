@@ -19,6 +19,7 @@ WEARV, CARRYV, NEG, END, STOP, DET, PRON, BOUND, COMMA, IN = range(11, 21)
 (PERSON, HAIR, HAIRLONG, BALD, UPPER, LOWER, DRESS, BOTH, SLEEVE, HAT, BACKPACK, HANDBAG, BAG,
  DETAIL, STRIPES, ABSORB, ANYTHING, BAREHEAD) = range(18)
 GARMENTS = frozenset((UPPER, LOWER, DRESS, BOTH))
+LEGWEAR = frozenset(("leggings", "tights", "stockings"))
 
 # --- label shorthands -------------------------------------------------------------------------------
 G, AGE, HAIR_S, SLV, LLEN, LTYPE = (ATTR["gender"], ATTR["age"], ATTR["hair"], ATTR["sleeve"],
@@ -221,7 +222,7 @@ _add(DET, "her", FEMALE)
 _add(PRON, "he him himself", MALE)
 _add(PRON, "she hers herself", FEMALE)
 
-# Multi-word terms, matched on the lowercased text with hyphens turned into spaces.
+# Multi-word terms, joined on the token list (hyphens split words like spaces do).
 PHRASES = {
     "t shirt": "tshirt", "t shirts": "tshirts", "tee shirt": "tshirt", "tee shirts": "tshirts",
     "tank top": "tanktop", "tank tops": "tanktop", "polo shirt": "polo", "sweat shirt": "sweatshirt",
@@ -244,24 +245,47 @@ PHRASES = {
     "bare headed": "bareheaded", "has on": "hason", "have on": "hason", "on top": "ontop",
     "on his back": "onback", "on her back": "onback", "on the back": "onback",
     "on their back": "onback", "baby blue": "light blue", "baby pink": "light pink",
-    "tie dye": "tiedye", "tied dyed": "tiedye", "polka dot": "polka dots",
+    "suit jacket": "jacket", "suit pants": "pants", "suit trousers": "trousers",
+    "dress pants": "pants", "dress shirt": "shirt", "dress shoes": "shoes", "dress slacks": "slacks",
+    "dress trousers": "trousers", "tie dye": "tiedye", "button up": "", "button down": "",
+    "buttoned up": "", "buttoned down": "", "tied dyed": "tiedye", "polka dot": "polka dots",
     "polka dots": "polka dots", "hair bun": "bun",
 }
 LEX["onback"] = (STOP, "onback")
 LEX["ontop"] = (STOP, None)
 
-_PHRASE_RE = re.compile(r"\b(?:" + "|".join(
-    re.escape(p) for p in sorted(PHRASES, key=len, reverse=True)) + r")\b")
 TOKEN_RE = re.compile(r"[a-z]+|[.,;:!?()&]")
 
 
+def _phrase_table() -> dict[str, list[tuple[tuple[str, ...], list[str]]]]:
+    """first word -> [(following words, replacement tokens)], longest phrases first."""
+    table: dict[str, list] = {}
+    for phrase, repl in sorted(PHRASES.items(), key=lambda kv: -len(kv[0].split())):
+        first, *rest = phrase.split()
+        table.setdefault(first, []).append((tuple(rest), repl.split()))
+    return table
+
+
+_PHRASE_TABLE = _phrase_table()
+_PHRASE_FIRST = frozenset(_PHRASE_TABLE)
+
+
 def tokenize(text: str) -> list[str]:
-    """Lowercase, join multi-word terms, split into words and punctuation."""
-    text = text.lower().replace("-", " ")
-    if " " in text:
-        text = _PHRASE_RE.sub(_phrase_sub, text)
-    return TOKEN_RE.findall(text)
-
-
-def _phrase_sub(match: re.Match) -> str:
-    return PHRASES[match.group(0)]
+    """Lowercase, split into words and punctuation, join multi-word terms ("t shirt" -> tshirt)."""
+    toks = TOKEN_RE.findall(text.lower())
+    if _PHRASE_FIRST.isdisjoint(toks):
+        return toks
+    out: list[str] = []
+    i, n = 0, len(toks)
+    while i < n:
+        tok = toks[i]
+        for rest, repl in _PHRASE_TABLE.get(tok, ()):
+            k = len(rest)
+            if tuple(toks[i + 1:i + 1 + k]) == rest:
+                out.extend(repl)
+                i += 1 + k
+                break
+        else:
+            out.append(tok)
+            i += 1
+    return out

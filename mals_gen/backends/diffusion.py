@@ -39,14 +39,20 @@ def resolve_dtype(dtype: str, device: str):
 def load_pipeline(model: str, torch_dtype):
     """Load a text-to-image pipeline or fail with one line naming the flags that change it."""
     from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
 
+    # the hub client's own warnings would bury the one line that matters
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
     try:
-        return DiffusionPipeline.from_pretrained(model, torch_dtype=torch_dtype)
-    except (OSError, ValueError, EnvironmentError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return DiffusionPipeline.from_pretrained(model, dtype=torch_dtype)
+    except (OSError, ValueError) as err:
+        where = "no such local folder" if not os.path.isdir(model) else "not a saved diffusers pipeline"
         raise UserError(
-            f"cannot load diffusion model {model!r} (no hub access and no such local folder? {reason[:160]}); "
+            f"cannot load diffusion model {model!r} ({where}, and the hub is not reachable): "
             "pass --model FOLDER with a saved pipeline, or --backend sketch to draw without weights") from None
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
 
 
 class DiffusionBackend:

@@ -22,7 +22,7 @@ from mals_gen.backends.sketch_look import Look, look_summary, resolve_look
 from mals_gen.backends.sketch_pose import Canvas
 from mals_gen.backends.sketch_scene import background, camera
 
-__all__ = ["render_person", "render_with_look", "Look", "look_summary", "resolve_look"]
+__all__ = ["Look", "look_summary", "render_person", "render_with_look", "resolve_look"]
 
 # Viewpoint mix: yaw 0 faces the camera, pi shows the back, +-pi/2 the side.
 _VIEWS = ((0.0, 0.36), (math.pi, 0.3), (math.pi / 2, 0.17), (-math.pi / 2, 0.17))
@@ -62,8 +62,8 @@ def render_with_look(attrs: np.ndarray, rng: np.random.Generator, height: int = 
     canvas = Canvas(draw)
     draw_person(canvas, look, rng, cx, foot_y, person_h, yaw)
     x0, y0, x1, y1 = canvas.box
-    box = (max(0, int(math.floor(x0))), max(0, int(math.floor(y0))),
-           min(width, int(math.ceil(x1)) + 1), min(height, int(math.ceil(y1)) + 1))
+    box = (max(0, math.floor(x0)), max(0, math.floor(y0)),
+           min(width, math.ceil(x1) + 1), min(height, math.ceil(y1) + 1))
     return camera(img, rng), box, look
 
 

@@ -7,6 +7,7 @@ above the elbow), pants/shorts on the legs or a skirt over them, shorts and skir
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from mals_gen.backends import sketch_gear, sketch_head
 from mals_gen.backends.sketch_look import Look
-from mals_gen.backends.sketch_pose import Build, Canvas, Pose, View, lerp, make_build, make_pose, shade
+from mals_gen.backends.sketch_pose import Build, Canvas, Pose, View, lerp, make_build, make_pose
 
 Row = tuple[float, float, float]  # (pixel y, left x, right x) of a ribbon-shaped body part
 
@@ -43,7 +44,7 @@ def _rows(f: Figure, spec: list[tuple[float, float, float]]) -> list[Row]:
 
 
 def _edge_at(rows: list[Row], y: float) -> tuple[float, float]:
-    for (y0, l0, r0), (y1, l1, r1) in zip(rows, rows[1:]):
+    for (y0, l0, r0), (y1, l1, r1) in itertools.pairwise(rows):
         if y0 <= y <= y1:
             t = 0.0 if y1 == y0 else (y - y0) / (y1 - y0)
             return l0 + (l1 - l0) * t, r0 + (r1 - r0) * t
@@ -63,9 +64,11 @@ def _band(rows: list[Row], y0: float, y1: float) -> list[tuple[float, float]]:
 def _torso(f: Figure) -> None:
     b, look = f.b, f.look
     sy = b.shoulder_y
-    rows = _rows(f, [(sy - 0.02, b.neck_w * 1.5, b.neck_w * 1.2), (sy + 0.004, b.shoulder_hw * 0.9, b.chest_d * 0.9),
+    rows = _rows(f, [(sy - 0.02, b.neck_w * 1.5, b.neck_w * 1.2),
+                     (sy + 0.004, b.shoulder_hw * 0.9, b.chest_d * 0.9),
                      (sy + 0.03, b.shoulder_hw, b.chest_d), (sy + 0.1, b.shoulder_hw * 0.92, b.chest_d),
-                     (b.waist_y, b.waist_hw, b.chest_d * 0.9), (b.hip_y + 0.025, b.hip_hw * 1.02, b.chest_d * 0.85)])
+                     (b.waist_y, b.waist_hw, b.chest_d * 0.9),
+                     (b.hip_y + 0.025, b.hip_hw * 1.02, b.chest_d * 0.85)])
     main = look.upper[0]
     f.cv.polygon(_band(rows, rows[0][0], rows[-1][0]), main)
     others = look.upper[1:]
@@ -107,7 +110,7 @@ def _lower_body(f: Figure) -> None:
 
 
 def _x_at(chain, y: float) -> float:
-    for (x0, y0), (x1, y1) in zip(chain, chain[1:]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(chain):
         if min(y0, y1) <= y <= max(y0, y1) and y1 != y0:
             return x0 + (x1 - x0) * (y - y0) / (y1 - y0)
     return chain[-1][0]
@@ -151,8 +154,8 @@ def _arm(f: Figure, side: int) -> None:
 
 def _neck(f: Figure) -> None:
     v, b = f.v, f.b
-    f.cv.limb(v.xy((0, b.head_h * 0.8, 0)), v.xy((0, b.shoulder_y, 0)), v.px(b.neck_w * 2), v.px(b.neck_w * 2.2),
-              f.look.skin)
+    f.cv.limb(v.xy((0, b.head_h * 0.8, 0)), v.xy((0, b.shoulder_y, 0)), v.px(b.neck_w * 2),
+              v.px(b.neck_w * 2.2), f.look.skin)
 
 
 def draw_person(cv: Canvas, look: Look, rng: np.random.Generator, cx: float, foot_y: float,
@@ -162,7 +165,8 @@ def draw_person(cv: Canvas, look: Look, rng: np.random.Generator, cx: float, foo
     pose = make_pose(b, rng)
     scale = height_px / pose.extent
     v = View(yaw=yaw, cx=cx, top=foot_y - height_px, scale=scale)
-    pattern = str(rng.choice(["stripes", "split", "sleeves"] if not look.short_sleeves else ["stripes", "split"]))
+    patterns = ["stripes", "split"] if look.short_sleeves else ["stripes", "split", "sleeves"]
+    pattern = str(rng.choice(patterns))
     if len(look.upper) > 2:
         pattern = "stripes"  # the only pattern that shows three or more colours
     hem = rng.uniform(0.6, 0.66) if look.short_lower else rng.uniform(0.8, 0.9)

@@ -19,9 +19,10 @@ def add_gear(f, add, rng: np.random.Generator) -> None:
         colour = contrast(look.accessories[1], look.upper[0])
         size = (b.shoulder_hw * rng.uniform(0.72, 0.88), rng.uniform(0.19, 0.25), rng.uniform(0.06, 0.09))
         z = -(b.chest_d + size[2] / 2)
-        add(v.depth((0.0, 0.0, z)), _backpack, colour, size, z)
-        if abs(v.sin) > 0.45 or v.cos > 0.25:
-            add(0.001, _backpack_straps, contrast(shade(colour, 0.75), look.upper[0]))
+        # From behind the pack goes over long hair (which still shows above it and past the shoulders).
+        add(0.35 if v.cos < -0.3 else v.depth((0.0, 0.0, z)), _backpack, colour, size, z)
+        if abs(v.sin) > 0.45 or v.cos > 0.25:  # straps over the front hair locks, so they stay visible
+            add(0.57, _backpack_straps, contrast(shade(colour, 0.75), look.upper[0], look.hair))
     if look.bag:
         side = 1 if rng.random() < 0.5 else -1
         colour = contrast(look.accessories[2], look.upper[0], look.lower[0])
@@ -41,7 +42,7 @@ def add_gear(f, add, rng: np.random.Generator) -> None:
 def _backpack(f, colour, size, z: float) -> None:
     v, b = f.v, f.b
     half_w, height, depth = size
-    top = v.xy((0.0, b.shoulder_y - 0.005, z))
+    top = v.xy((0.0, b.shoulder_y + (0.02 if v.cos < -0.3 else -0.005), z))
     hw = v.half_width(half_w, depth / 2)
     bottom = top[1] + v.px(height)
     r = max(1, int(hw * 0.35))
@@ -89,5 +90,7 @@ def _handbag(f, side: int, size, colour) -> None:
     hx, hy = v.xy(f.pose.hand[side])
     hw, h = v.px(size[0]), v.px(size[1])
     top = hy + v.px(0.02)
-    f.cv.line([(hx - hw * 0.5, top), (hx, hy), (hx + hw * 0.5, top)], max(1.0, v.px(0.008)), shade(colour, 0.7))
-    f.cv.polygon([(hx - hw * 0.85, top), (hx + hw * 0.85, top), (hx + hw, top + h), (hx - hw, top + h)], colour)
+    f.cv.line([(hx - hw * 0.5, top), (hx, hy), (hx + hw * 0.5, top)], max(1.0, v.px(0.008)),
+              shade(colour, 0.7))
+    f.cv.polygon([(hx - hw * 0.85, top), (hx + hw * 0.85, top), (hx + hw, top + h), (hx - hw, top + h)],
+                 colour)

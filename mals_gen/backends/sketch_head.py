@@ -74,7 +74,8 @@ def _hair_panel(f, hair_end: float, spread: float) -> None:
     bottom = v.top + hair_end * v.scale
     top_hw = w * (0.52 if abs(v.sin) < 0.7 else 0.42)
     bot_hw = w * 0.5 * spread * (0.6 + 0.4 * abs(v.cos))
-    f.cv.polygon([(x - top_hw, c[1]), (x + top_hw, c[1]), (x + bot_hw, bottom), (x - bot_hw, bottom)], f.look.hair)
+    f.cv.polygon([(x - top_hw, c[1]), (x + top_hw, c[1]), (x + bot_hw, bottom), (x - bot_hw, bottom)],
+                 f.look.hair)
     f.cv.ellipse((x, c[1] - h * 0.05), top_hw, h * 0.5, f.look.hair)
     f.cv.ellipse((x, bottom), bot_hw, max(1.0, h * 0.08), f.look.hair)
     del b

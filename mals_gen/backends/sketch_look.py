@@ -141,7 +141,8 @@ def resolve_look(attrs: np.ndarray, rng: np.random.Generator) -> Look:
         skin=_jitter(_pick(rng, SKIN_TONES), rng, 6),
         hair=_jitter(_pick(rng, HAIR_COLOURS, HAIR_WEIGHTS), rng, 6),
         shoes=_jitter(_pick(rng, SHOE_COLOURS), rng, 8),
-        accessories=tuple(_jitter(_pick(rng, ACCESSORY_COLOURS), rng, 10) for _ in range(3)),  # type: ignore[arg-type]
+        accessories=tuple(  # type: ignore[arg-type]
+            _jitter(_pick(rng, ACCESSORY_COLOURS), rng, 10) for _ in range(3)),
     )
 
 

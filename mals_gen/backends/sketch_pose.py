@@ -48,19 +48,20 @@ def make_build(look: Look, rng: np.random.Generator) -> Build:
         shoulder_hw = 0.125 if look.man else 0.104
         waist_hw, hip_hw = (0.082, 0.092) if look.man else (0.068, 0.1)
         arm_w, leg_w = (0.056, 0.075) if look.man else (0.046, 0.07)
-        top = dict(shoulder_y=0.19, waist_y=0.4, hip_y=0.5, upper_arm=0.185, forearm=0.155,
-                   thigh=0.245, shin=0.225)
+        top = {"shoulder_y": 0.19, "waist_y": 0.4, "hip_y": 0.5, "upper_arm": 0.185, "forearm": 0.155,
+                   "thigh": 0.245, "shin": 0.225}
     else:
         head_h = rng.uniform(1 / 6.0, 1 / 5.2)
         shoulder_hw = 0.11 if look.man else 0.104
         waist_hw, hip_hw = (0.085, 0.09) if look.man else (0.08, 0.094)
         arm_w, leg_w = 0.052, 0.07
-        top = dict(shoulder_y=head_h + 0.055, waist_y=0.44, hip_y=0.54, upper_arm=0.17, forearm=0.14,
-                   thigh=0.22, shin=0.2)
+        top = {"shoulder_y": head_h + 0.055, "waist_y": 0.44, "hip_y": 0.54, "upper_arm": 0.17,
+               "forearm": 0.14, "thigh": 0.22, "shin": 0.2}
     heavy = rng.uniform(0.9, 1.18)  # overall build: slim .. heavy
-    j = lambda: rng.uniform(0.95, 1.05)  # noqa: E731 - tiny local jitter helper
+    j = lambda: rng.uniform(0.95, 1.05)
     return Build(
-        head_h=head_h, head_w=head_h * rng.uniform(0.7, 0.78), neck_w=0.03 * heavy * (1.2 if look.man else 1.0),
+        head_h=head_h, head_w=head_h * rng.uniform(0.7, 0.78),
+        neck_w=0.03 * heavy * (1.2 if look.man else 1.0),
         shoulder_y=top["shoulder_y"] * j(), shoulder_hw=shoulder_hw * heavy * j(),
         chest_d=shoulder_hw * 0.58 * heavy, waist_y=top["waist_y"] * j(), waist_hw=waist_hw * heavy * j(),
         hip_y=top["hip_y"], hip_hw=hip_hw * heavy * j(), upper_arm=top["upper_arm"] * j(),
@@ -196,7 +197,7 @@ class Canvas:
 
     def line(self, pts: list[Point], width: float, fill) -> None:
         self._grow([p[0] for p in pts], [p[1] for p in pts], width / 2)
-        self.draw.line(pts, fill=fill, width=max(1, int(round(width))), joint="curve")
+        self.draw.line(pts, fill=fill, width=max(1, round(width)), joint="curve")
 
 
 def lerp(p: Point, q: Point, t: float) -> Point:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -134,13 +134,20 @@ def check_attr_disagreement(value: float | None, max_value: float) -> Verdict:
     return _at_most(value, max_value, "attr_disagreement")
 
 
-def check_persons(n_persons: int, person_height: float, min_height: float) -> Verdict:
-    """Exactly one person, at least `min_height` of the image height tall."""
-    if n_persons == 0:
+def check_persons(heights: Sequence[float], min_height: float, count_min_height: float) -> Verdict:
+    """Exactly one person tall enough. `heights`: confident detections, as shares of image height.
+
+    Detections shorter than `count_min_height` (background figures, HOG's small false alarms) are
+    not counted as people; if only such detections exist, the person is too small.
+    """
+    counted = [h for h in heights if h >= count_min_height]
+    if not heights:
         return False, "no_person"
-    if n_persons > 1:
+    if len(counted) > 1:
         return False, "several_persons"
-    return _at_least(person_height, min_height, "person_too_small")
+    if not counted:
+        return False, "person_too_small"
+    return _at_least(counted[0], min_height, "person_too_small")
 
 
 def check_clip(score: float | None, min_score: float) -> Verdict:

@@ -9,8 +9,8 @@ Captions longer than the text tower's context are truncated by the tokenizer (as
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image

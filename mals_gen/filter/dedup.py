@@ -13,6 +13,7 @@ one block, so only the samples sharing a block value are compared.
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -53,7 +54,7 @@ class PHashIndex:
         n_blocks = max_distance + 1
         edges = np.linspace(0, HASH_BITS, n_blocks + 1).round().astype(int)
         # (shift, mask) per block of bits.
-        self._blocks = [(int(lo), (1 << int(hi - lo)) - 1) for lo, hi in zip(edges[:-1], edges[1:])]
+        self._blocks = [(int(lo), (1 << int(hi - lo)) - 1) for lo, hi in pairwise(edges)]
         self._tables: list[dict[int, list[int]]] = [defaultdict(list) for _ in self._blocks]
         self._hashes: list[int] = []
         self._index: list[int] = []
@@ -79,7 +80,7 @@ class PHashIndex:
                 if slot in seen:
                     continue
                 seen.add(slot)
-                if hamming(h, self._hashes[slot]) <= self.max_distance:
-                    if best is None or self._index[slot] < best[0]:
-                        best = (self._index[slot], self._keys[slot])
+                near = hamming(h, self._hashes[slot]) <= self.max_distance
+                if near and (best is None or self._index[slot] < best[0]):
+                    best = (self._index[slot], self._keys[slot])
         return best

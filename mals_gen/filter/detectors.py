@@ -12,8 +12,8 @@ overlapping detections of the same person are merged by `suppress_overlaps`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -46,7 +46,7 @@ class HogDetector:
     name = "hog"
     default_min_score = 1.0
 
-    def __init__(self, work_height: int = 256, pad: float = 0.2, win_stride: int = 4, scale: float = 1.05):
+    def __init__(self, work_height: int = 192, pad: float = 0.2, win_stride: int = 4, scale: float = 1.05):
         self.work_height = work_height
         self.pad = pad
         self.win_stride = win_stride
@@ -155,5 +155,5 @@ def person_box(box: Box, image_hw: tuple[int, int], margin: float, aspect: float
         bh = bw * aspect
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     out = [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]
-    return [int(round(max(0.0, out[0]))), int(round(max(0.0, out[1]))),
-            int(round(min(float(w), out[2]))), int(round(min(float(h), out[3])))]
+    return [round(max(0.0, out[0])), round(max(0.0, out[1])),
+            round(min(float(w), out[2])), round(min(float(h), out[3]))]

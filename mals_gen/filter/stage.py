@@ -29,31 +29,29 @@ import json
 import tarfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from io import BytesIO
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from PIL import Image
 
-
 from ..config import from_mapping, to_dict
+from ..contract import FILTER_SCHEMA
 from ..errors import UserError
 from ..fsutil import write_json_atomic
-from ..manifest import read_part
+from ..manifest import read_part, write_part
 from ..plan import load_plan
 from ..ranks import Ranks
 from ..runner import PartSpec, StageContext, StageSummary, aggregate_stats, is_done, run_stage
-from ..contract import FILTER_SCHEMA
-from ..manifest import write_part
 from . import checks as C
 from .dedup import PHashIndex, from_hex, phash, to_hex
 from .detectors import build_detector, person_box
 
 CHECKS_STAGE = "filter/checks"
-SKETCH_DETECTOR = "hog"   # measured on sketch renders: see the module docstring of filter/__init__
+SKETCH_DETECTOR = "hog"   # HOG finds exactly one person in ~95% of sketch renders (filter/__init__.py)
 DIFFUSION_CLIP = ("ViT-B-32", "openai")
 
 
@@ -87,7 +85,7 @@ class FilterConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     @classmethod
-    def from_mapping(cls, data: Mapping | None, where: str = "filter") -> "FilterConfig":
+    def from_mapping(cls, data: Mapping | None, where: str = "filter") -> FilterConfig:
         """Thresholds may be given nested (`thresholds: {min_blur: 5}`) or flat (`min_blur: 5`)."""
         data = dict(data or {})
         names = {f.name for f in fields(Thresholds)}
@@ -146,3 +144,239 @@ class _Models:
         from .clip_score import ClipScorer
         return ClipScorer(self.cfg.clip_model, self.cfg.clip_pretrained or None,
                           device=self.cfg.device, batch_size=self.cfg.batch_size)
+
+
+# ----------------------------------------------------------------------------- pass 1: checks
+def _part_inputs(run_dir: Path, index: int) -> list[dict]:
+    """One dict per planned sample of the part, in plan order, with its upstream columns."""
+    plan = read_part(run_dir, "plan", index, ["key", "index", "prompt_attrs"]).to_pylist()
+    gen_cols = ["key", "image_path", "image_member", "status"]
+    gen = {r["key"]: r for r in read_part(run_dir, "generate", index, gen_cols).to_pylist()}
+    cap = {r["key"]: r["caption"] for r in read_part(run_dir, "caption", index, ["key", "caption"]).to_pylist()}
+    att = {r["key"]: r["attrs"] for r in read_part(run_dir, "attrs", index, ["key", "attrs"]).to_pylist()}
+    return [{**p, "gen": gen.get(p["key"]), "caption": cap.get(p["key"]), "attrs": att.get(p["key"])}
+            for p in plan]
+
+
+def _new_record(key: str) -> dict:
+    rec = {name: None for name in FILTER_SCHEMA.names}
+    rec.update(key=key, keep=True, reason=C.OK)
+    return rec
+
+
+def _reject(rec: dict, verdict: C.Verdict) -> bool:
+    """Record the first failing verdict; returns whether the sample is still kept."""
+    keep, reason = verdict
+    if rec["keep"] and not keep:
+        rec.update(keep=False, reason=reason)
+    return rec["keep"]
+
+
+class _Tars:
+    """Open part tars once; read members by name (never extracted to loose files)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self._open: dict[str, tuple[tarfile.TarFile, dict]] = {}
+
+    def read(self, rel_path: str, member: str) -> bytes | None:
+        if rel_path not in self._open:
+            path = self.run_dir / rel_path
+            if not path.is_file():
+                raise UserError(f"{path} is missing but {self.run_dir}/generate lists it: "
+                                f"rerun `mals generate` for {self.run_dir}")
+            tf = tarfile.open(path)  # noqa: SIM115 (kept open for the part, closed by close())
+            self._open[rel_path] = (tf, {m.name: m for m in tf.getmembers()})
+        tf, members = self._open[rel_path]
+        info = members.get(member)
+        return None if info is None else tf.extractfile(info).read()
+
+    def close(self) -> None:
+        for tf, _ in self._open.values():
+            tf.close()
+
+
+def _measure(row: dict, tars: _Tars, th: Thresholds) -> tuple[dict, np.ndarray | None]:
+    """The cheap checks of one sample; returns its record and its decoded image (None if none)."""
+    rec = _new_record(row["key"])
+    gen = row["gen"]
+    if gen is None or gen["status"] != "ok":
+        _reject(rec, (False, "generation_failed"))
+        return rec, None
+    data = tars.read(gen["image_path"], gen["image_member"])
+    if data is None:
+        _reject(rec, (False, "missing_image"))
+        return rec, None
+    rec["file_bytes"] = len(data)
+    try:
+        rgb = np.asarray(Image.open(BytesIO(data)).convert("RGB"))            # (H, W, 3) uint8
+    except (OSError, ValueError):
+        _reject(rec, (False, "unreadable_image"))
+        return rec, None
+    rec.update(pixel_std=C.pixel_std(rgb), colourfulness=C.colourfulness(rgb), blur=C.blur(rgb),
+               phash=to_hex(phash(rgb)), attr_disagreement=C.attr_disagreement(row["prompt_attrs"], row["attrs"]))
+    for verdict in (C.check_file_size(len(data), th.min_file_bytes),
+                    C.check_blank(rec["pixel_std"], th.min_pixel_std),
+                    C.check_greyscale(rec["colourfulness"], th.min_colourfulness),
+                    C.check_blur(rec["blur"], th.min_blur),
+                    C.check_caption(row["caption"], th.min_caption_words, th.max_phrase_repeats),
+                    C.check_attr_disagreement(rec["attr_disagreement"], th.max_attr_disagreement)):
+        if not _reject(rec, verdict):
+            break
+    return rec, rgb
+
+
+def _detect(batch: list[tuple[dict, np.ndarray]], detector, cfg: FilterConfig) -> None:
+    """Person count and size on the samples still kept; stores n_persons, score and crop box."""
+    th = cfg.thresholds
+    min_score = th.min_detector_score if th.min_detector_score is not None else detector.default_min_score
+    for (rec, rgb), dets in zip(batch, detector.detect_many([rgb for _, rgb in batch])):
+        h, w = rgb.shape[:2]
+        confident = [(box, score) for box, score in dets if score >= min_score]
+        heights = [(box[3] - box[1]) / h for box, _ in confident]
+        counted = [d for d, hh in zip(confident, heights) if hh >= th.count_min_height]
+        rec["n_persons"] = len(counted)
+        if confident:
+            rec["person_score"] = max(score for _, score in confident)
+        if len(counted) == 1:
+            rec["person_box"] = person_box(counted[0][0], (h, w), cfg.box_margin, cfg.person_aspect)
+        _reject(rec, C.check_persons(heights, th.min_person_height, th.count_min_height))
+
+
+def _check_part(ctx: StageContext, cfg: FilterConfig, models: _Models) -> dict:
+    rows = _part_inputs(ctx.run_dir, ctx.part.index)
+    tars = _Tars(ctx.run_dir)
+    records: list[dict] = []
+    try:
+        for start in range(0, len(rows), cfg.batch_size):
+            chunk = rows[start:start + cfg.batch_size]
+            measured = [_measure(row, tars, cfg.thresholds) for row in chunk]
+            alive = [(rec, rgb) for rec, rgb in measured if rec["keep"]]
+            if alive and models.detector is not None:
+                _detect(alive, models.detector, cfg)
+            alive = [(rec, rgb, row["caption"]) for (rec, rgb), row in zip(measured, chunk) if rec["keep"]]
+            if alive and models.clip is not None:
+                scores = models.clip.score([a[1] for a in alive], [a[2] for a in alive])
+                for (rec, _, _), score in zip(alive, scores):
+                    rec["clip_score"] = float(score)
+                    _reject(rec, C.check_clip(rec["clip_score"], cfg.thresholds.min_clip_score))
+            records.extend(rec for rec, _ in measured)
+            ctx.advance(len(chunk))
+    finally:
+        tars.close()
+    with ctx.output(".parquet") as tmp:
+        write_part(tmp, records, FILTER_SCHEMA)
+    return _part_stats(records)
+
+
+def _part_stats(records: list[dict]) -> dict:
+    dropped = Counter(r["reason"] for r in records if not r["keep"])
+    return {"samples": len(records), "kept": sum(r["keep"] for r in records), "dropped": dict(dropped)}
+
+
+# ----------------------------------------------------------------------------- pass 2: dedup
+class _Dedup:
+    """pHashes of every earlier sample that passed the checks, loaded part by part on demand."""
+
+    def __init__(self, run_dir: Path, max_distance: int):
+        self.run_dir = run_dir
+        self.index = PHashIndex(max_distance)
+        self.added: set[int] = set()
+
+    def _checked(self, part: int) -> tuple[list[dict], list[int]]:
+        import pyarrow.parquet as pq
+        name = f"part-{part:05d}.parquet"
+        rows = pq.read_table(self.run_dir / CHECKS_STAGE / name).to_pylist()
+        order = read_part(self.run_dir, "plan", part, ["key", "index"]).to_pylist()
+        index = {r["key"]: r["index"] for r in order}
+        return rows, [index[r["key"]] for r in rows]
+
+    def _add_part(self, part: int) -> None:
+        rows, indices = self._checked(part)
+        for rec, i in zip(rows, indices):
+            if rec["keep"] and rec["phash"]:
+                self.index.add(from_hex(rec["phash"]), i, rec["key"])
+        self.added.add(part)
+
+    def process(self, ctx: StageContext) -> dict:
+        for j in range(ctx.part.index):
+            if j not in self.added:
+                self._add_part(j)
+        rows, indices = self._checked(ctx.part.index)
+        for rec, i in zip(rows, indices):
+            if not (rec["keep"] and rec["phash"]):
+                continue
+            h = from_hex(rec["phash"])
+            match = self.index.earliest_match(h)
+            if match is not None:
+                rec.update(keep=False, reason="duplicate", duplicate_of=match[1])
+            # Every sample that passed the checks is a candidate, duplicate or not: the rule then
+            # depends on earlier samples only, never on the order parts were processed in.
+            self.index.add(h, i, rec["key"])
+        self.added.add(ctx.part.index)
+        ctx.advance(len(rows))
+        with ctx.output(".parquet") as tmp:
+            write_part(tmp, rows, FILTER_SCHEMA)
+        return _part_stats(rows)
+
+
+# ----------------------------------------------------------------------------- entry point
+_RESULT_FIELDS = ("detector", "clip_model", "clip_pretrained", "box_margin", "person_aspect", "thresholds")
+
+
+def _check_settings(run_dir: Path, cfg: FilterConfig) -> None:
+    """Write RUN/filter/config.json, or refuse to resume with settings that change results."""
+    path = run_dir / "filter" / "config.json"
+    wanted = {k: v for k, v in to_dict(cfg).items() if k in _RESULT_FIELDS}
+    if path.exists():
+        old = json.loads(path.read_text())
+        for key in _RESULT_FIELDS:
+            if old.get(key) != wanted[key]:
+                raise UserError(f"{path}: this run was filtered with {key}={old.get(key)!r}, not {wanted[key]!r}; "
+                                f"rerun with the same settings to resume, or delete {path.parent} to refilter")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, wanted)
+
+
+def _ready_prefix(run_dir: Path, parts: list[PartSpec], ranks: Ranks, wait_s: float) -> list[PartSpec]:
+    """Parts whose own checks and all earlier parts' checks are done; waits for other ranks."""
+    checks_dir = run_dir / CHECKS_STAGE
+    deadline = time.monotonic() + (wait_s if ranks.world_size > 1 else 0.0)
+    while True:
+        n = next((k for k, p in enumerate(parts) if not is_done(checks_dir, p)), len(parts))
+        # Waiting only helps while another rank can still check the missing part.
+        if n == len(parts) or time.monotonic() >= deadline or not is_done(run_dir / "attrs", parts[n]):
+            return parts[:n]
+        time.sleep(1.0)
+
+
+def run_filter(run_dir: str | Path, cfg: FilterConfig | None = None, ranks: Ranks | None = None,
+               progress: bool = True, echo=print) -> StageSummary:
+    """Filter every planned sample of RUN (both passes); returns the summary of the final pass."""
+    run_dir = Path(run_dir)
+    ranks = ranks or Ranks()
+    plan = load_plan(run_dir)
+    cfg = resolve_config(cfg or FilterConfig(), plan.config.get("backend"))
+    if not any((run_dir / "attrs").glob("part-*.done.json")):
+        raise UserError(f"{run_dir}/attrs has no finished parts: run `mals attrs {run_dir}` first "
+                        "(the filter compares mined with intended attributes)")
+    _check_settings(run_dir, cfg)
+    parts = plan.parts
+    models = _Models(cfg)
+    run_stage(CHECKS_STAGE, run_dir, parts, lambda ctx: _check_part(ctx, cfg, models),
+              ranks=ranks, requires="attrs", progress=progress, echo=echo)
+    ready = _ready_prefix(run_dir, parts, ranks, cfg.rank_wait_s)
+    dedup = _Dedup(run_dir, cfg.thresholds.max_phash_distance)
+    summary = run_stage("filter", run_dir, ready, dedup.process, ranks=ranks, requires=CHECKS_STAGE,
+                        progress=progress, echo=None)
+    # The final pass saw only the ready prefix; report against the whole plan.
+    stage_dir = run_dir / "filter"
+    summary.parts_total = len(parts)
+    summary.parts_waiting = [p.index for p in parts[len(ready):]
+                             if ranks.owns(p.index) and not is_done(stage_dir, p)]
+    write_json_atomic(stage_dir / "stats.json", {"stage": "filter", "parts_total": len(parts),
+                                                 **aggregate_stats(stage_dir)})
+    if echo is not None:
+        echo(summary.line())
+    return summary

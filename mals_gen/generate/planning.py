@@ -6,6 +6,7 @@ planning 1.5M samples is instant and any sample can be rebuilt alone.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,21 @@ from ..runner import StageContext
 _PROMPT_STREAM = 0x5052
 
 
+@lru_cache(maxsize=2)
+def _open_descriptions(path: str, field: str | None):
+    """Read a description file once per process (planning and the provider share it)."""
+    from ..prompts.files import DescriptionFile
+
+    return DescriptionFile(path, field=field)  # raises a one-line UserError if the file is bad
+
+
 def prompt_source(prompts: str | None, prompt_field: str | None, composer: dict) -> dict:
     """Describe (and validate) where prompts come from; stored in plan.json."""
     if prompts is None:
         return {"kind": "composer", "composer": dict(composer)}
-    from ..prompts.files import DescriptionFile
-
-    descriptions = DescriptionFile(prompts, field=prompt_field)  # raises a one-line UserError if bad
-    return {"kind": "file", "path": str(Path(prompts).resolve()), "field": prompt_field,
+    prompts = str(Path(prompts).resolve())
+    descriptions = _open_descriptions(prompts, prompt_field)
+    return {"kind": "file", "path": prompts, "field": prompt_field,
             "count": len(descriptions)}
 
 
@@ -42,9 +50,7 @@ class PromptProvider:
             self._composer = PromptComposer(from_mapping(ComposerConfig, source["composer"], "composer"))
             self.name = "composer"
         else:
-            from ..prompts.files import DescriptionFile
-
-            self._file = DescriptionFile(source["path"], field=source.get("field"))
+            self._file = _open_descriptions(source["path"], source.get("field"))
             self.name = self._file.name
 
     def prompts(self, plan: RunPlan, start: int, stop: int) -> tuple[list[str], np.ndarray]:

@@ -76,11 +76,11 @@ def run_generate(cfg: GenerateConfig, out_dir: str | Path, ranks: Ranks = Ranks(
         if echo:
             echo(format_plan_summary(summary))
         return summary
+    backend = backend or make_backend(cfg)  # before any work: a model that cannot load fails fast
     provider = PromptProvider(plan.source)
     parts = plan.parts
     run_stage("plan", out_dir, parts, lambda ctx: plan_part(ctx, plan, provider), ranks=ranks,
               progress=progress, echo=echo)
-    backend = backend or make_backend(cfg)
     return run_stage("generate", out_dir, parts, lambda ctx: generate_part(ctx, backend, cfg), ranks=ranks,
                      requires="plan", progress=progress, echo=echo)
 

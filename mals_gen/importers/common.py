@@ -9,9 +9,10 @@ import difflib
 import importlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..contract import NUM_MALS_ATTRIBUTES, NUM_PA100K_ATTRIBUTES, SPLITS, is_valid_key, sanitize_key
 from ..errors import UserError
@@ -20,6 +21,7 @@ from ..shard.dataset import ImageRef, Sample, WriteSummary, write_dataset
 from ..shard.images import ImageSpec
 
 _MAX_LISTED = 10
+_NATIVE = ImageSpec(crop=False, height=None)  # importers keep the images as they are
 
 
 @dataclass
@@ -49,7 +51,9 @@ def load_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        hint = "the file is truncated" if err.pos >= len(text.rstrip()) - 1 else "the file is damaged"
+        # A complete JSON document ends with its closing bracket; a cut file almost never does.
+        ends = text.rstrip()[-1:] in ("]", "}")
+        hint = "the file is damaged" if ends else "the file looks truncated (it does not end with ] or })"
         raise UserError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno} ({err.msg}); "
                         f"{hint}: download or copy it again") from None
 
@@ -167,7 +171,7 @@ def record_sample(r: Record, annotation: Path) -> Sample:
 
 def import_dataset(kind: str, root: str | Path, out_dir: str | Path, *, images: str | Path | None = None,
                    skip_missing: bool = False, samples_per_shard: int = 10_000,
-                   spec: ImageSpec = ImageSpec(crop=False, height=None), workers: int = 1,
+                   spec: ImageSpec = _NATIVE, workers: int = 1,
                    progress: bool = True, echo: Callable[[str], None] | None = print,
                    command: str | None = None) -> WriteSummary:
     """Import dataset `kind` from `root` into the shard folder `out_dir`."""

@@ -81,6 +81,7 @@ class ComposerConfig:
     p_short_sleeve_summer: float = 0.85  # P(short sleeves | shorts or short skirt): same season
     #: Weight of each upper-garment colour. Keys in contract.UPPER_COLOURS set that slot; any other
     #: single word (orange, navy, ...) is a colour without a slot: all 8 upper colour slots = 1.
+    #: A mapping given in a config replaces the whole default mapping (weights need not sum to 1).
     upper_colour_weights: dict[str, float] = field(default_factory=_default_upper)
     #: Same for the lower garment and contract.LOWER_COLOURS (9 slots).
     lower_colour_weights: dict[str, float] = field(default_factory=_default_lower)
@@ -98,8 +99,6 @@ class ComposerConfig:
 def _check_colours(weights: dict, garment: str) -> None:
     where = f"composer.{garment}_colour_weights"
     listed = V.listed_colours(garment)
-    if not weights or sum(float(w) for w in weights.values()) <= 0:
-        raise UserError(f"{where} is empty or all zero; give at least one colour a positive weight")
     for name, w in weights.items():
         if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
             raise UserError(f"{where}.{name} = {w!r}; weights must be numbers >= 0")
@@ -109,6 +108,8 @@ def _check_colours(weights: dict, garment: str) -> None:
             raise UserError(f"{where}: write 'gray' (the slot's spelling), not 'grey'")
         if name not in listed and any(c in name for c in listed):
             raise UserError(f"{where}: colour {name!r} contains a listed colour word; use that colour instead")
+    if not weights or sum(float(w) for w in weights.values()) <= 0:
+        raise UserError(f"{where} is empty or all zero; give at least one colour a positive weight")
 
 
 def _slots(name: str, listed: tuple[str, ...]) -> list[int]:

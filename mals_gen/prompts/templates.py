@@ -145,8 +145,8 @@ def _t_in(p: Parts, d) -> str:
 
 
 def _t_top_bottom(p: Parts, d) -> str:
-    if p.dress:
-        return _t_wearing(p, d)
+    if p.dress or p.upper_bare.endswith(" top") or " top " in p.upper_bare:
+        return _t_wearing(p, d)  # "a top on top" reads badly
     lead = d.pick(("The", "This"))
     hair = f" has {p.hair} and" if p.hair and d.chance(0.5) else ""
     return (f"{lead} {p.noun}{hair} is wearing {p.upper} on top and {p.lower} on the bottom."

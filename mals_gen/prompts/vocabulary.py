@@ -35,8 +35,7 @@ PRONOUNS = {"f": ("she", "her", "her"), "m": ("he", "him", "his")}
 
 # ---------------------------------------------------------------------------------------------
 # Hair. {h} is an optional hair colour ("black ", "" ...). Index 0 = short (hair slot 0), 1 = long.
-HAIR_COLOURS = (("", 6), ("black ", 5), ("dark ", 2), ("brown ", 2), ("dark brown ", 1), ("blonde ", 0.6),
-                ("gray ", 0.3))
+HAIR_COLOURS = (("", 6), ("black ", 5), ("dark ", 2), ("brown ", 2), ("dark brown ", 1), ("blonde ", 0.6))
 HAIR = (
     # short hair
     (("short {h}hair", "", 10), ("short {h}hair", "", 4), ("cropped {h}hair", "", 1),
@@ -116,7 +115,7 @@ ACCESSORY_COLOURS = (("", 5), ("black ", 6), ("white ", 3), ("brown ", 2), ("gra
                      ("blue ", 0.7), ("dark ", 0.5))
 HATS = (("cap", 3), ("baseball cap", 3), ("hat", 3), ("sun hat", 1), ("beanie", 1), ("bucket hat", 0.6),
         ("straw hat", 0.5), ("peaked cap", 0.4))
-BACKPACKS = (("backpack", 10), ("rucksack", 1), ("school backpack", 0.5), ("large backpack", 0.5))
+BACKPACKS = (("backpack", 10), ("rucksack", 1), ("school backpack", 0.5))
 BACKPACK_PLACES = (("", 6), (" on {p} back", 3), (" over {p} shoulders", 1.5))
 HANDBAGS = {"f": (("handbag", 8), ("purse", 3), ("hand bag", 1), ("small handbag", 1)),
             "m": (("handbag", 8), ("hand bag", 1), ("briefcase", 1))}

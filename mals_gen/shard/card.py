@@ -13,8 +13,13 @@ from pathlib import Path
 
 import yaml
 
-from ..contract import (MALS_ATTRIBUTE_NAMES, MALS_LABEL_WORDS, NUM_MALS_ATTRIBUTES,
-                        PA100K_ATTRIBUTE_NAMES, SPLITS)
+from ..contract import (
+    MALS_ATTRIBUTE_NAMES,
+    MALS_LABEL_WORDS,
+    NUM_MALS_ATTRIBUTES,
+    PA100K_ATTRIBUTE_NAMES,
+    SPLITS,
+)
 from ..fsutil import atomic_path
 
 
@@ -81,8 +86,8 @@ def render_card(rows: list[dict], sizes: dict, splits: dict, card: dict) -> str:
         *_counts_table(rows, splits), "",
         "Shards per split (a shard never mixes splits; also in `splits.json`):", *ranges, "",
         "## Files", "",
-        "- `NNNNNN.tar`: per sample `KEY.jpg`, `KEY.txt` (first caption), `KEY.json` (captions, attrs, "
-        "prompt, person_id, image_id, split, source, scores, provenance)",
+        ("- `NNNNNN.tar`: per sample `KEY.jpg`, `KEY.txt` (first caption), `KEY.json` (captions, attrs, "
+         "prompt, person_id, image_id, split, source, scores, provenance)"),
         "- `sizes.json`: shard name -> sample count; `manifest.parquet`: one row per sample",
         "- `checksums.sha256`: check with `sha256sum -c checksums.sha256`; or `mals verify <this folder>`",
         "",

@@ -14,11 +14,11 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,6 +32,7 @@ from .tarwriter import DeterministicTarWriter
 
 SHARD_NAME = re.compile(r"^\d{6}\.tar$")
 DONE_FILE = ".done.json"
+_AUTO_PARALLEL_MIN = 5000   # samples; below this one process is faster than spawning workers
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Sample:
     image: ImageRef
     meta: dict              # KEY.json (contract.SHARD_META_FIELDS, plus pa100k_attrs for PA-100K)
     box: tuple | None = None
+    meta_json: bytes = b""  # `meta` encoded once (filled by `encoded_meta`)
 
 
 @dataclass
@@ -88,7 +90,7 @@ def assign_shards(samples: Sequence[Sample], per_shard: int) -> list[list[Sample
 def _read_bytes(ref: ImageRef, handles: dict) -> bytes:
     handle = handles.get(ref.path)
     if handle is None:
-        handle = handles[ref.path] = open(ref.path, "rb")
+        handle = handles[ref.path] = open(ref.path, "rb")  # noqa: SIM115 - closed by write_one_shard
     handle.seek(ref.offset)
     data = handle.read() if ref.size < 0 else handle.read(ref.size)
     if ref.size >= 0 and len(data) != ref.size:
@@ -99,6 +101,12 @@ def _read_bytes(ref: ImageRef, handles: dict) -> bytes:
 
 def sample_json(meta: dict) -> bytes:
     return json.dumps(meta, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def encoded_meta(sample: Sample) -> bytes:
+    if not sample.meta_json:
+        sample.meta_json = sample_json(sample.meta)
+    return sample.meta_json
 
 
 def _manifest_row(sample: Sample, shard: str, width: int, height: int) -> dict:
@@ -126,7 +134,7 @@ def write_one_shard(path: str, samples: Sequence[Sample], spec: ImageSpec,
                 tar.add_sample(sample.key, {
                     "jpg": image.data,
                     "txt": (captions[0] if captions else "").encode("utf-8"),
-                    "json": sample_json(sample.meta),
+                    "json": encoded_meta(sample),
                 })
                 rows.append(_manifest_row(sample, name, image.width, image.height))
                 if advance is not None:
@@ -144,7 +152,7 @@ def fingerprint(samples: Sequence[Sample], cfg_dict: dict) -> str:
     h = hashlib.sha256(json.dumps(cfg_dict, sort_keys=True, default=str).encode())
     for s in samples:
         h.update(f"{s.key}\0{s.split}\0{s.image}\0{s.box}\0".encode())
-        h.update(sample_json(s.meta))
+        h.update(encoded_meta(s))
     return h.hexdigest()
 
 
@@ -201,7 +209,8 @@ def write_dataset(samples: Sequence[Sample], out_dir: str | Path, *, spec: Image
     (out_dir / DONE_FILE).unlink(missing_ok=True)
     started = time.perf_counter()
     groups = assign_shards(samples, samples_per_shard)
-    workers = (os.cpu_count() or 1) if workers <= 0 else workers
+    if workers <= 0:  # auto: processes pay for their start-up only on larger jobs
+        workers = (os.cpu_count() or 1) if len(samples) >= _AUTO_PARALLEL_MIN else 1
     results = _run_shards(out_dir, groups, spec, min(workers, max(1, len(groups))), progress)
     names = {r.name for r in results}
     for stale in out_dir.iterdir():  # shards of an earlier, larger build of this folder

@@ -54,14 +54,18 @@ def target_size(width: int, height: int, spec: ImageSpec) -> tuple[int, int]:
 
 def prepare_image(data: bytes, box, spec: ImageSpec) -> PreparedImage:
     """Turn source image bytes into the shard's JPEG bytes (see the module docstring)."""
-    img = Image.open(io.BytesIO(data))  # lazy: reads the header only, until pixels are needed
-    width, height = img.size
+    size = jpeg_size(data)
+    img = None
+    if size is None:  # not a JPEG (PNG ...) or an odd one: let PIL read the header
+        img = Image.open(io.BytesIO(data))
+        size = img.size
+    width, height = size
     crop = clamp_box(box, width, height) if spec.crop else None
     cw, ch = (crop[2] - crop[0], crop[3] - crop[1]) if crop else (width, height)
     out_w, out_h = target_size(cw, ch, spec)
-    if crop is None and (out_w, out_h) == (width, height) and data[:3] == JPEG_MAGIC:
+    if crop is None and (out_w, out_h) == (width, height) and img is None:
         return PreparedImage(data, width, height, reencoded=False)
-    img = img.convert("RGB")
+    img = (img or Image.open(io.BytesIO(data))).convert("RGB")
     if crop is not None:
         img = img.crop(crop)
     if (out_w, out_h) != img.size:
@@ -69,3 +73,32 @@ def prepare_image(data: bytes, box, spec: ImageSpec) -> PreparedImage:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=spec.quality)
     return PreparedImage(buf.getvalue(), out_w, out_h, reencoded=True)
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's start-of-frame marker, without decoding; None if not found.
+
+    Walking the markers is ~50x faster than `PIL.Image.open`, which matters for passthrough.
+    """
+    if data[:3] != JPEG_MAGIC:
+        return None
+    pos, end = 2, len(data) - 9
+    while pos < end:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:          # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        if marker in _SOF:
+            height = int.from_bytes(data[pos + 5:pos + 7], "big")
+            width = int.from_bytes(data[pos + 7:pos + 9], "big")
+            return (width, height) if width and height else None
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return None

@@ -19,7 +19,7 @@ class SplitFractions:
     val: float = 0.05
     test: float = 0.05
 
-    def validate(self, where: str = "shard.split") -> "SplitFractions":
+    def validate(self, where: str = "shard.split") -> SplitFractions:
         values = (self.train, self.val, self.test)
         if any(v < 0 for v in values) or abs(sum(values) - 1.0) > 1e-6:
             raise UserError(f"{where}: fractions must be >= 0 and sum to 1, got train={self.train} "

@@ -100,11 +100,18 @@ def _scan_tar(path: Path, decode: bool) -> tuple[dict[str, str], str, list[str]]
     with open(path, "rb") as raw:
         reader = _HashingReader(raw)
         try:
+            end = 0
             with tarfile.open(fileobj=reader, mode="r|") as tf:
                 for member in tf:
+                    end = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
                     key, _, ext = member.name.partition(".")
                     data = tf.extractfile(member).read() if member.isfile() else b""
+                    if len(data) != member.size:  # stream mode returns short data at a cut, no error
+                        raise tarfile.ReadError(f"member {member.name} ends after {len(data)} of "
+                                                f"{member.size} bytes")
                     samples[key][ext] = data
+            if not _ends_properly(path, end):  # tarfile stops silently at a cut inside a header
+                raise tarfile.ReadError(f"no end-of-archive marker after byte {end}")
         except (tarfile.TarError, OSError, EOFError) as err:
             problems.append(f"{path.name}: unreadable after {len(samples)} samples ({err}); the tar is "
                             "truncated or damaged")
@@ -117,6 +124,14 @@ def _scan_tar(path: Path, decode: bool) -> tuple[dict[str, str], str, list[str]]
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
             splits[key] = None
     return splits, digest, problems
+
+
+def _ends_properly(path: Path, end: int) -> bool:
+    """A complete tar has two zero blocks right after its last member's data."""
+    with open(path, "rb") as f:
+        f.seek(end)
+        marker = f.read(2 * tarfile.BLOCKSIZE)
+    return len(marker) == 2 * tarfile.BLOCKSIZE and not any(marker)
 
 
 def _check_manifest(folder: Path, tar_keys: dict[str, dict[str, str]], problems: list[str]) -> None:

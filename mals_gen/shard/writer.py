@@ -72,11 +72,38 @@ def _check_finished(run_dir: Path) -> None:
 def _tar_index(path: Path) -> dict[str, tuple[int, int]]:
     """member name -> (data offset, size) of one part tar, from its headers only."""
     try:
+        return _scan_ustar(path)
+    except _Unusual:  # long names, PAX / GNU extensions: let tarfile walk it
+        pass
+    try:
         with tarfile.open(path, "r:") as tf:
             return {m.name: (m.offset_data, m.size) for m in tf if m.isfile()}
     except (OSError, tarfile.TarError) as err:
         raise UserError(f"{path} cannot be read ({err}); delete its generate part and rerun "
                         "`mals generate` to redo it") from None
+
+
+class _Unusual(Exception):
+    pass
+
+
+def _scan_ustar(path: Path) -> dict[str, tuple[int, int]]:
+    """Walk plain ustar headers (what a part tar holds) ~10x faster than tarfile's iterator."""
+    index = {}
+    with open(path, "rb") as f:
+        pos = 0
+        while True:
+            f.seek(pos)
+            header = f.read(512)
+            if len(header) < 512 or not any(header):
+                return index
+            stored = header[148:156].split(b"\0", 1)[0].strip()
+            if header[156:157] not in (b"0", b"\0") or header[345:346] != b"\0" or not stored \
+                    or int(stored, 8) != sum(header[:148]) + 256 + sum(header[156:]):
+                raise _Unusual(path)
+            size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
+            index[header[:100].split(b"\0", 1)[0].decode("utf-8")] = (pos + 512, size)
+            pos += 512 + size + (-size % 512)
 
 
 def _scores(row: dict) -> dict:
@@ -141,8 +168,12 @@ def run_samples(run_dir: Path, cfg: ShardConfig) -> tuple[list[Sample], dict]:
 
 
 def run_shard(run_dir: str | Path, out_dir: str | Path, cfg: ShardConfig = ShardConfig(), *,
-              progress: bool = True, echo=print, command: str | None = None) -> StageSummary:
-    """Shard the kept samples of `run_dir` into `out_dir`; rerunning with the same inputs is a no-op."""
+              progress: bool = True, echo=print, command: str | None = None,
+              config: dict | None = None) -> StageSummary:
+    """Shard the kept samples of `run_dir` into `out_dir`; rerunning with the same inputs is a no-op.
+
+    `command` and `config` (e.g. the whole resolved pipeline) go on the dataset card.
+    """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     cfg.split.validate()
     spec = cfg.image_spec()
@@ -151,7 +182,7 @@ def run_shard(run_dir: str | Path, out_dir: str | Path, cfg: ShardConfig = Shard
         raise UserError(f"{run_dir}: no sample is kept (dropped: {dropped}); nothing to shard")
     plan = load_plan(run_dir)
     card = {"name": cfg.name or out_dir.name,
-            "config": {"shard": to_dict(cfg), "generate": plan.config}}
+            "config": config or {"shard": to_dict(cfg), "generate": plan.config}}
     if command:
         card["command"] = command
     result = write_dataset(samples, out_dir, spec=spec, samples_per_shard=cfg.samples_per_shard,

@@ -1,0 +1,59 @@
+"""`aptm-train eval --checkpoint DIR --shards shards/NAME [--split test] [--task retrieval|attributes]`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mals_gen.errors import UserError
+
+MODE_CHOICES = ("itc", "itm", "fused", "all")
+
+
+def eval_command(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="model folder (config.json + "
+                                             "model.safetensors) or a training run (uses RUN/best)")],
+    shards: Annotated[Path, typer.Option("--shards", help="shard folder (tars + manifest.parquet)")],
+    split: Annotated[str, typer.Option("--split", help="split to evaluate")] = "test",
+    task: Annotated[str, typer.Option("--task", help="retrieval | attributes")] = "retrieval",
+    mode: Annotated[str, typer.Option("--mode", help="retrieval ordering: itc | itm | fused | all")] = "fused",
+    attributes: Annotated[str, typer.Option("--attributes", help="attribute set: auto | pa100k | mals")] = "auto",
+    k: Annotated[int, typer.Option("--k", help="ITC candidates re-ranked by ITM per query")] = 128,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="images / texts per encoder call")] = 64,
+    query_chunk: Annotated[int, typer.Option("--query-chunk", help="queries re-ranked together")] = 32,
+    pair_batch: Annotated[int, typer.Option("--pair-batch", help="(text, image) pairs per fusion call")] = 512,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="fp32 | bf16 | fp16")] = "fp32",
+    norm: Annotated[str, typer.Option("--norm", help="image mean/std: auto (the split's source) | mals | "
+                                      "cuhk-pedes | icfg-pedes | rstpreid | pa100k")] = "auto",
+    out: Annotated[Path | None, typer.Option("--out", help="folder for the JSON metrics, rankings, HTML")] = None,
+    rankings: Annotated[bool, typer.Option("--rankings", help="write per-query rankings (parquet) to --out")] = False,
+    html: Annotated[bool, typer.Option("--html", help="write an HTML page of sampled queries to --out")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="hide progress bars")] = False,
+) -> None:
+    """Evaluate a checkpoint: text-to-image retrieval (R@1/5/10, mAP, mINP) or attribute recognition (mA...).
+
+    Several processes: `torchrun --nproc_per_node N -m aptm_train eval ...` (same numbers as one).
+    """
+    from aptm_train.eval.retrieval import MODES
+    from aptm_train.eval.run import EvalConfig, run_eval
+
+    if mode not in MODE_CHOICES:
+        raise UserError(f"--mode {mode!r}: choose one of {', '.join(MODE_CHOICES)}")
+    if (rankings or html) and out is None:
+        raise UserError("--rankings / --html write files: add --out FOLDER")
+    for name, value in (("--k", k), ("--batch-size", batch_size), ("--query-chunk", query_chunk),
+                        ("--pair-batch", pair_batch)):
+        if value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
+    cfg = EvalConfig(checkpoint=str(checkpoint), shards=str(shards), split=split, task=task,
+                     modes=MODES if mode == "all" else (mode,), attributes=attributes, k=k,
+                     batch_size=batch_size, query_chunk=query_chunk, pair_batch=pair_batch, device=device,
+                     precision=precision, norm=norm, out=str(out) if out else None, rankings=rankings,
+                     html=html, progress=not no_progress)
+    run_eval(cfg, echo=typer.echo)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

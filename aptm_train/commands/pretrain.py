@@ -1,0 +1,27 @@
+"""`aptm-train pretrain`: pretrain APTM on MALS-style shards (recipe mals-pretrain by default)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..train import cli_options as o
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def pretrain(
+        shards: o.Shards, out: o.Out, config: o.Size = None, config_file: o.ConfigFile = None,
+        sets: o.Sets = None, resume: o.Resume = False, recipe: o.Recipe = None,
+        max_steps: o.MaxSteps = None, epochs: o.Epochs = None, batch_size: o.BatchSize = None,
+        workers: o.Workers = None, lr: o.Lr = None, grad_accum: o.GradAccum = None,
+        clip_grad: o.ClipGrad = None, precision: o.Precision = None, seed: o.Seed = None,
+        save_every: o.SaveEvery = None, keep_last: o.KeepLast = None, eval_every: o.EvalEvery = None,
+        log_every: o.LogEvery = None,
+        pretrained: Annotated[bool | None, typer.Option(
+            "--pretrained/--no-pretrained", help="Load the size's pretrained Swin / BERT weights.")] = None,
+    ) -> None:
+        """Pretrain APTM: `aptm-train pretrain --shards shards/NAME --config aptm-mini --out RUN`."""
+        flags = dict(locals())
+        config_file, resume, sets = flags.pop("config_file"), flags.pop("resume"), flags.pop("sets")
+        o.run("pretrain", config_file, resume, o.overrides(sets, **flags))

@@ -1,0 +1,50 @@
+"""`aptm-train search --checkpoint DIR --gallery FOLDER_OR_SHARDS "a woman in a red coat" --top 10`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mals_gen.errors import UserError
+
+
+def search_command(
+    query: Annotated[str, typer.Argument(help="what to look for, in words")],
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="model folder or training run")],
+    gallery: Annotated[Path, typer.Option("--gallery", help="folder of images (recursive) or shard folder")],
+    top: Annotated[int, typer.Option("--top", help="results to show")] = 10,
+    rerank: Annotated[int, typer.Option("--rerank", help="ITC candidates re-ranked by ITM (0 = ITC only)")] = 32,
+    index: Annotated[Path | None, typer.Option("--index", help="index file (default: a cache file per "
+                                               "gallery and checkpoint)")] = None,
+    norm: Annotated[str, typer.Option("--norm", help="image mean/std of the model's training data")] = "mals",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="images per encoder call")] = 64,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    html: Annotated[Path | None, typer.Option("--html", help="write the results as an HTML page")] = None,
+    png: Annotated[Path | None, typer.Option("--png", help="write the results as a PNG grid")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="hide progress bars")] = False,
+) -> None:
+    """Rank a gallery by a text query: the gallery is embedded once (index reused while unchanged)."""
+    from aptm_train.eval.run import build_encoder, checkpoint_folder
+    from aptm_train.search.grid import write_html, write_png
+    from aptm_train.search.index import build_or_load_index, checkpoint_identity, open_gallery
+    from aptm_train.search.search import format_hits, search
+
+    if top < 1:
+        raise UserError(f"--top must be at least 1, got {top}")
+    folder = checkpoint_folder(checkpoint)
+    enc = build_encoder(folder, device=device, batch_size=batch_size, norm=norm, progress=not no_progress)
+    gal = open_gallery(gallery)
+    ckpt_id = checkpoint_identity(folder, f"{norm}:{enc.model.config.vision.img_size}")
+    idx, reused = build_or_load_index(enc, gal, ckpt_id, index, echo=typer.echo)
+    typer.echo(f"{'reused' if reused else 'built'} index of {len(idx.items):,} images")
+    hits = search(enc, idx, gal, query, top=top, rerank=rerank)
+    typer.echo(format_hits(hits, gal))
+    if html:
+        typer.echo(f"wrote {write_html(html, query, hits, gal)}")
+    if png:
+        typer.echo(f"wrote {write_png(png, query, hits, gal)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search_command)

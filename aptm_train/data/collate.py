@@ -1,0 +1,63 @@
+"""Collate training pairs into the batch dict the losses read (BRIEF.md "aptm_train model API").
+
+Captions are cut to 56 words (and ICFG-PEDES / RSTPReid captions are lower-cased with every run
+of characters outside [0-9a-z] turned into one space, as the benchmarks' protocol does), then
+tokenised to at most 56 tokens ([CLS] + 55 word pieces, no [SEP], pad 0). MLM masking happens
+here (in the main process, after the pairs of a batch are gathered from the workers) with a
+generator seeded from the batch's pair seeds, so a batch is the same after a resume.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import torch
+
+from mals_gen.contract import NUM_MALS_ATTRIBUTES
+
+from .pipeline import stable_int
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+LOWERCASE_SOURCES = ("icfg-pedes", "rstpreid")
+
+
+def clean_caption(text: str, source: str, max_words: int = 56) -> str:
+    if source.lower() in LOWERCASE_SOURCES:
+        text = _NON_ALNUM.sub(" ", text.lower()).strip()
+    return " ".join(text.split()[:max_words])
+
+
+class Collate:
+    """Picklable collate function: pairs -> batch dict (tensors only, plus "keys")."""
+
+    def __init__(self, tokenizer, tokenize: Callable, mask_fn: Callable | None, *, max_len: int = 56,
+                 max_words: int = 56, num_attrs: int = NUM_MALS_ATTRIBUTES):
+        self.tokenizer, self.tokenize, self.mask_fn = tokenizer, tokenize, mask_fn
+        self.max_len, self.max_words, self.num_attrs = max_len, max_words, num_attrs
+
+    def __call__(self, pairs: list[dict]) -> dict:
+        texts = [clean_caption(p["caption"], p["source"], self.max_words) for p in pairs]
+        ids, mask = self.tokenize(self.tokenizer, texts, max_len=self.max_len)  # (B, L), (B, L)
+        batch = {
+            "pixels": torch.stack([p["pixels"] for p in pairs]),                # (B, 3, H, W)
+            "input_ids": ids, "attention_mask": mask,
+            "person_ids": torch.tensor([p["person_id"] for p in pairs], dtype=torch.long),  # (B,)
+            "attrs": torch.tensor([_attrs(p.get("attrs"), self.num_attrs) for p in pairs],
+                                  dtype=torch.long),                             # (B, A), -1 unknown
+            "keys": [f"{p['key']}#{p['caption_index']}" for p in pairs],   # not tensors: the trainer
+            "workers": [p.get("worker", 0) for p in pairs],                 # pops these two
+        }
+        if self.mask_fn is not None:
+            gen = torch.Generator().manual_seed(stable_int("mlm", *(p["seed"] for p in pairs)) % 2**63)
+            batch["mlm_input_ids"], batch["mlm_labels"] = self.mask_fn(ids, mask, generator=gen)
+        if "eda_caption" in pairs[0]:
+            eda = [clean_caption(p["eda_caption"], p["source"], self.max_words) for p in pairs]
+            batch["eda_input_ids"], batch["eda_attention_mask"] = self.tokenize(
+                self.tokenizer, eda, max_len=self.max_len)
+        return batch
+
+
+def _attrs(values, n: int) -> list[int]:
+    if values is None or len(values) != n:
+        return [-1] * n
+    return [int(v) for v in values]

@@ -1,0 +1,1 @@
+"""Evaluation: retrieval (R@K, mAP, mINP with ITM re-ranking and fusion) and attribute recognition."""

@@ -1,0 +1,124 @@
+"""MLM: whole-word masking (collate side, CPU, deterministic per torch.Generator) and the loss.
+
+Masking (per caption): the candidates are the caption's own word pieces (never [CLS], [SEP],
+[PAD]); pieces starting with `##` join the previous word. The number of masks is
+`min(max_masks, max(1, round(prob * n_candidates)))`. Words are visited in random order; with
+probability `span_prob` the unit is a span of 2-3 pieces, extended to whole words, else one word;
+a unit that would overshoot the count is skipped, so every word is masked entirely or not at all.
+Each masked piece becomes [MASK] (80%), a random regular token (10%) or stays (10%).
+
+Deliberate deviation (the padded-length quirk): the original counts masks from the *padded*
+length, so nearly every caption gets 10 masks and padding positions can be masked. We count from
+the caption's own pieces and never mask padding: a short caption gets proportionally fewer masks,
+and no loss is spent predicting [PAD].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .common import IGNORE, safe_cross_entropy
+
+
+@dataclass(frozen=True)
+class MaskingConfig:
+    prob: float = 0.25
+    max_masks: int = 10
+    span_prob: float = 0.2
+    span_lengths: tuple[int, ...] = (2, 3)
+    mask_frac: float = 0.8        # -> [MASK]
+    random_frac: float = 0.1      # -> a random regular token; the rest stays unchanged
+
+
+@dataclass(frozen=True)
+class MaskingVocab:
+    mask_id: int
+    special: torch.Tensor         # (V,) bool: never masked
+    continuation: torch.Tensor    # (V,) bool: "##" pieces
+    random_ids: torch.Tensor      # (R,) ids used for random replacement
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> MaskingVocab:
+        vocab = tokenizer.get_vocab()
+        size = max(len(tokenizer), max(vocab.values()) + 1)
+        special = torch.zeros(size, dtype=torch.bool)
+        special[list(tokenizer.all_special_ids)] = True
+        cont = torch.zeros(size, dtype=torch.bool)
+        unused = torch.zeros(size, dtype=torch.bool)
+        for tok, i in vocab.items():
+            cont[i] = tok.startswith("##")
+            unused[i] = tok.startswith("[") and tok.endswith("]")           # [unused17], [PAD], ...
+        return cls(tokenizer.mask_token_id, special, cont, torch.nonzero(~special & ~unused).squeeze(1))
+
+
+def _words(cand: list[bool], cont: list[bool]) -> list[list[int]]:
+    """Group candidate positions into whole words."""
+    words: list[list[int]] = []
+    for pos, (is_cand, is_cont) in enumerate(zip(cand, cont)):
+        if not is_cand:
+            continue
+        if is_cont and words and words[-1][-1] == pos - 1:
+            words[-1].append(pos)
+        else:
+            words.append([pos])
+    return words
+
+
+def _choose_positions(words: list[list[int]], n_target: int, cfg: MaskingConfig,
+                      g: torch.Generator) -> list[int]:
+    order = torch.randperm(len(words), generator=g).tolist()
+    coin = torch.rand(len(words), generator=g).tolist()
+    span = torch.randint(len(cfg.span_lengths), (len(words),), generator=g).tolist()
+    taken: set[int] = set()
+    for k, w in enumerate(order):
+        unit = list(words[w])
+        if coin[k] < cfg.span_prob:               # span: extend over following words to >= n pieces
+            nxt = w + 1
+            while len(unit) < cfg.span_lengths[span[k]] and nxt < len(words):
+                unit += words[nxt]
+                nxt += 1
+        if taken.intersection(unit) or len(taken) + len(unit) > n_target:
+            continue
+        taken.update(unit)
+        if len(taken) == n_target:
+            break
+    return sorted(taken)
+
+
+def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab: MaskingVocab,
+                generator: torch.Generator, cfg: MaskingConfig = MaskingConfig()
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L) CPU ids + mask -> (mlm_input_ids (B, L), mlm_labels (B, L) with -100 where not masked)."""
+    ids = input_ids.cpu()
+    chosen = torch.zeros_like(ids, dtype=torch.bool)                        # (B, L)
+    cand_all = (attention_mask.cpu() == 1) & ~vocab.special[ids]
+    cont_all = vocab.continuation[ids]
+    for row in range(ids.shape[0]):
+        cand = cand_all[row].tolist()
+        n_cand = sum(cand)
+        if n_cand == 0:
+            continue
+        n_target = min(cfg.max_masks, max(1, round(cfg.prob * n_cand)))
+        words = _words(cand, cont_all[row].tolist())
+        pos = _choose_positions(words, n_target, cfg, generator)
+        chosen[row, pos] = True
+    labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
+    u = torch.rand(ids.shape, generator=generator)                         # (B, L) replacement draw
+    rand_tok = vocab.random_ids[torch.randint(len(vocab.random_ids), ids.shape, generator=generator)]
+    out = ids.clone()
+    out[chosen & (u < cfg.mask_frac)] = vocab.mask_id
+    use_rand = chosen & (u >= cfg.mask_frac) & (u < cfg.mask_frac + cfg.random_frac)
+    out[use_rand] = rand_tok[use_rand]
+    return out.to(input_ids.device), labels.to(input_ids.device)
+
+
+def mlm_loss(model, mlm_input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             image_tokens: torch.Tensor, mlm_labels: torch.Tensor) -> torch.Tensor:
+    """CE of the MLM head at the masked positions only (the head never sees the other positions)."""
+    hidden = model.mlm_hidden(mlm_input_ids, attention_mask, image_tokens)  # (B, L, Dt)
+    where = mlm_labels != IGNORE                                            # (B, L)
+    if not bool(where.any()):
+        return hidden.sum() * 0.0
+    logits = model.mlm_head(hidden[where])                                  # (M, vocab)
+    return safe_cross_entropy(logits, mlm_labels[where])

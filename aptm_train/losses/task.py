@@ -1,0 +1,142 @@
+"""A task sums the enabled losses with weights from its config; the training loop knows none of them.
+
+`task(model, batch) -> {"loss": weighted sum, "itc_loss": ..., ...}` (only enabled components).
+It runs inside `model.forward` (`model(task.compute, batch)`) so DDP / accelerate hooks apply.
+The attribute prompts are tokenised once per tokenizer; MAM masks them afresh every step.
+Randomness (hard negatives, IAM prompt choice, MAM masks and images) comes from the task's own
+generator, seeded by `seed + rank`; `state_dict()` saves it for exact resume.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import torch
+import torch.distributed as dist
+
+from ..model.config import APTMConfig
+from ..prompts import prompt_set
+from ..text import build_tokenizer, tokenize
+from .attributes import choose_images, choose_prompts, iac_loss, iam_loss, mam_loss
+from .itc import itc_loss
+from .itm import itm_loss
+from .mlm import MaskingConfig, MaskingVocab, mask_tokens, mlm_loss
+
+CAPTION_LOSSES = ("itc", "itm", "mlm", "itc_eda", "itm_eda")
+ATTRIBUTE_LOSSES = ("iac", "iam", "mam")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weight of each loss in the sum; 0 turns a loss off (it is not even computed)."""
+    itc: float = 0.0
+    itm: float = 0.0
+    mlm: float = 0.0
+    iac: float = 0.0
+    iam: float = 0.0
+    mam: float = 0.0
+    itc_eda: float = 0.0
+    itm_eda: float = 0.0
+
+    def enabled(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != 0}
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str = "custom"
+    weights: LossWeights = field(default_factory=LossWeights)
+    attributes: str = "mals"          # prompt set of the attribute stream: "mals" (54) or "pa100k" (52)
+    label_smoothing: float = 0.0      # on IAC and IAM (0.4 in MALS pretraining)
+    iam_prompts: int = 5              # prompts drawn per step for IAM
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    seed: int = 0
+
+
+class Task:
+    def __init__(self, cfg: TaskConfig) -> None:
+        self.cfg = cfg
+        self.weights = cfg.weights.enabled()
+        if not self.weights:
+            raise ValueError(f"task {cfg.name!r}: every loss weight is 0; enable at least one")
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        self.generator = torch.Generator().manual_seed(cfg.seed + rank)
+        self._prompts: dict[tuple, tuple[torch.Tensor, torch.Tensor, MaskingVocab]] = {}
+
+    @property
+    def loss_names(self) -> list[str]:
+        return [f"{k}_loss" for k in self.weights]
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+    def __call__(self, model, batch: dict) -> dict[str, torch.Tensor]:
+        return model(self.compute, batch)
+
+    # -----------------------------------------------------------------------------------------
+    def prompts(self, cfg: APTMConfig) -> tuple[torch.Tensor, torch.Tensor, MaskingVocab]:
+        """(ids (2A, Lp), mask (2A, Lp), masking vocab) on CPU, tokenised once per tokenizer."""
+        key = (cfg.text.tokenizer, cfg.text.max_len, self.cfg.attributes)
+        if key not in self._prompts:
+            tok = build_tokenizer(cfg)
+            ids, mask = tokenize(tok, prompt_set(self.cfg.attributes), cfg.text.max_len)
+            self._prompts[key] = (ids, mask, MaskingVocab.from_tokenizer(tok))
+        return self._prompts[key]
+
+    def compute(self, model, batch: dict) -> dict[str, torch.Tensor]:
+        image_tokens, image_feat = model.encode_image(batch["pixels"])     # (B, 49, Dv), (B, E)
+        out: dict[str, torch.Tensor] = {}
+        if any(k in self.weights for k in CAPTION_LOSSES):
+            out |= self._caption_losses(model, batch, image_tokens, image_feat)
+        if any(k in self.weights for k in ATTRIBUTE_LOSSES):
+            out |= self._attribute_losses(model, batch, image_tokens, image_feat)
+        out["loss"] = sum(w * out[f"{k}_loss"] for k, w in self.weights.items())
+        return out
+
+    def _caption_losses(self, model, batch, image_tokens, image_feat) -> dict[str, torch.Tensor]:
+        w, out = self.weights, {}
+        ids = batch.get("person_ids")
+        pairs = [("", batch["input_ids"], batch["attention_mask"])]
+        if "itc_eda" in w or "itm_eda" in w:
+            pairs.append(("_eda", batch["eda_input_ids"], batch["eda_attention_mask"]))
+        for suffix, input_ids, mask in pairs:
+            text_tokens, text_feat = model.encode_text(input_ids, mask)
+            if f"itc{suffix}" in w:
+                out[f"itc{suffix}_loss"] = itc_loss(image_feat, text_feat, model.logit_scale(), ids)
+            if f"itm{suffix}" in w:
+                out[f"itm{suffix}_loss"] = itm_loss(model, image_tokens, text_tokens, mask, image_feat,
+                                                    text_feat, ids, generator=self.generator)
+        if "mlm" in w:
+            mlm_ids, mlm_labels = batch.get("mlm_input_ids"), batch.get("mlm_labels")
+            if mlm_ids is None:                 # the collate did not mask: do it here
+                vocab = self.prompts(model.config)[2]
+                mlm_ids, mlm_labels = mask_tokens(batch["input_ids"], batch["attention_mask"], vocab,
+                                                  self.generator, self.cfg.masking)
+            out["mlm_loss"] = mlm_loss(model, mlm_ids, batch["attention_mask"], image_tokens, mlm_labels)
+        return out
+
+    def _attribute_losses(self, model, batch, image_tokens, image_feat) -> dict[str, torch.Tensor]:
+        w, out = self.weights, {}
+        ids, mask, vocab = self.prompts(model.config)
+        attrs = batch.get("attrs")
+        if attrs is None or attrs.shape[1] * 2 != ids.shape[0]:
+            got = None if attrs is None else tuple(attrs.shape)
+            raise ValueError(f"task {self.cfg.name!r} needs batch['attrs'] of shape (B, {ids.shape[0] // 2}) "
+                             f"for the {self.cfg.attributes!r} prompts; got {got}")
+        dev = image_tokens.device
+        prompt_tokens, prompt_feat = model.encode_text(ids.to(dev), mask.to(dev))  # (2A, Lp, Dt), (2A, E)
+        smooth = self.cfg.label_smoothing
+        if "iac" in w:
+            out["iac_loss"] = iac_loss(image_feat, prompt_feat, model.logit_scale(), attrs, label_smoothing=smooth)
+        if "iam" in w:
+            chosen = choose_prompts(ids.shape[0], self.cfg.iam_prompts, self.generator)
+            out["iam_loss"] = iam_loss(model, image_tokens, prompt_tokens, mask.to(dev), attrs, chosen,
+                                       label_smoothing=smooth)
+        if "mam" in w:
+            mam_ids, mam_labels = mask_tokens(ids, mask, vocab, self.generator, self.cfg.masking)
+            image, has = choose_images(attrs, self.generator)
+            out["mam_loss"] = mam_loss(model, image_tokens, mam_ids.to(dev), mask.to(dev), mam_labels.to(dev),
+                                       image, has)
+        return out

@@ -1,0 +1,160 @@
+"""A gallery's image embeddings on disk, rebuilt only when the gallery or the checkpoint changes.
+
+A gallery is a folder of images (jpg / jpeg / png / bmp / webp, searched recursively) or a shard
+folder (every sample of every split, identified as "TAR/KEY"). The index file (`.npz`, written
+atomically) holds the (N, E) fp32 ITC features, the item ids, and a fingerprint: a hash of every
+file's relative path, size and mtime, of the checkpoint's config and weights file (size + mtime),
+and of the image transform. Any change means a rebuild; an unchanged gallery is never re-encoded.
+Image tokens are NOT stored (49 x 1024 floats per image for aptm-base): search re-encodes only
+the few candidates it re-ranks.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from mals_gen.errors import UserError
+from mals_gen.fsutil import atomic_path
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+INDEX_FORMAT = "aptm-train-index/1"
+
+
+@dataclass(frozen=True)
+class Gallery:
+    root: Path
+    kind: str                     # "folder" | "shards"
+    items: tuple[str, ...]        # relative image paths, or "TAR/KEY" for shards
+    files: tuple[tuple[str, int, int], ...]   # (relative file, size, mtime_ns) the items come from
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(f"{self.kind}\n".encode())
+        for name, size, mtime in self.files:
+            h.update(f"{name}\t{size}\t{mtime}\n".encode())
+        return h.hexdigest()
+
+
+def _stat(path: Path, root: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path.relative_to(root)), st.st_size, st.st_mtime_ns
+
+
+def open_gallery(path: str | Path) -> Gallery:
+    """List a gallery folder: shard tars if it holds any, else images found recursively."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"--gallery {root}: not a folder; pass a folder of images or a shard folder")
+    tars = sorted(root.glob("*.tar"))
+    if tars:
+        items = []
+        for tar in tars:
+            items += [f"{tar.name}/{key}" for key in _tar_keys(tar)]
+        files = tuple(_stat(t, root) for t in tars)
+        return Gallery(root, "shards", tuple(items), files)
+    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    if not images:
+        raise UserError(f"--gallery {root}: no images ({', '.join(IMAGE_SUFFIXES)}) and no .tar shards in it")
+    files = tuple(_stat(p, root) for p in images)
+    return Gallery(root, "folder", tuple(f[0] for f in files), files)
+
+
+def _tar_keys(tar: Path) -> list[str]:
+    with tarfile.open(tar) as tf:
+        return [m.name.rsplit(".", 1)[0] for m in tf.getmembers() if m.name.endswith(".jpg")]
+
+
+def iter_images(gallery: Gallery, wanted: set[int] | None = None) -> Iterator[tuple[int, bytes]]:
+    """(item index, image bytes) in item order; only the `wanted` items when given."""
+    if gallery.kind == "folder":
+        for i, rel in enumerate(gallery.items):
+            if wanted is None or i in wanted:
+                yield i, (gallery.root / rel).read_bytes()
+        return
+    position = {item: i for i, item in enumerate(gallery.items)}
+    tars = sorted({gallery.items[i].split("/", 1)[0] for i in wanted}) if wanted is not None else \
+        [f[0] for f in gallery.files]
+    for name in tars:
+        with tarfile.open(gallery.root / name) as tf:
+            for m in tf:
+                if m.name.endswith(".jpg"):
+                    i = position[f"{name}/{m.name.rsplit('.', 1)[0]}"]
+                    if wanted is None or i in wanted:
+                        yield i, tf.extractfile(m).read()
+
+
+def load_images(gallery: Gallery, indices: list[int]) -> dict[int, bytes]:
+    return dict(iter_images(gallery, set(indices)))
+
+
+def checkpoint_identity(folder: str | Path, transform_desc: str) -> str:
+    """Hash of the checkpoint's config.json bytes, weights size + mtime, and the image transform."""
+    folder = Path(folder)
+    h = hashlib.sha256((folder / "config.json").read_bytes())
+    st = (folder / "model.safetensors").stat()
+    h.update(f"{folder.resolve()}\t{st.st_size}\t{st.st_mtime_ns}\t{transform_desc}".encode())
+    return h.hexdigest()
+
+
+def default_index_path(gallery: Gallery, ckpt_id: str) -> Path:
+    """Beside the user's files would pollute them: a cache folder keyed by gallery path and checkpoint."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aptm-train" / "index"
+    where = hashlib.sha256(str(gallery.root.resolve()).encode()).hexdigest()[:16]
+    return cache / f"{where}-{ckpt_id[:16]}.npz"
+
+
+@dataclass
+class GalleryIndex:
+    feats: np.ndarray             # (N, E) fp32 L2-normalised
+    items: tuple[str, ...]
+    meta: dict
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, feats=self.feats, items=np.array(self.items, dtype=str),
+                     meta=np.array(json.dumps(self.meta)))
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> GalleryIndex | None:
+        """The index at `path`, or None if it is missing or unreadable (then it is rebuilt)."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(z["feats"], tuple(str(s) for s in z["items"]), json.loads(str(z["meta"])))
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+def build_or_load_index(enc, gallery: Gallery, ckpt_id: str, path: Path | None = None, echo=print
+                        ) -> tuple[GalleryIndex, bool]:
+    """Return (index, reused). Reuse the file when gallery fingerprint and checkpoint id match."""
+    from ..eval.encode import encode_image_stream
+
+    path = path or default_index_path(gallery, ckpt_id)
+    meta = {"format": INDEX_FORMAT, "gallery": str(gallery.root.resolve()), "kind": gallery.kind,
+            "fingerprint": gallery.fingerprint(), "checkpoint": ckpt_id, "count": len(gallery.items)}
+    old = GalleryIndex.load(path) if path.is_file() else None
+    if old is not None and old.meta == meta and len(old.items) == len(gallery.items):
+        return old, True
+    echo(f"indexing {len(gallery.items):,} gallery images -> {path}")
+    images = encode_image_stream(enc, (jpg for _, jpg in iter_images(gallery)), len(gallery.items),
+                                 desc="gallery images", keep_tokens=False)
+    index = GalleryIndex(images.feats.float().cpu().numpy(), gallery.items, meta)
+    if enc.dist.is_main:
+        index.save(path)
+    return index, False
+
+
+def pil_image(jpg: bytes):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(jpg)).convert("RGB")

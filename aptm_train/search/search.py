@@ -1,0 +1,72 @@
+"""Text -> gallery search: ITC over the whole index, then ITM re-ranking of the best candidates.
+
+The query's ITC feature is compared with every indexed image (a stable descending sort, ties by
+gallery order); the top `rerank` candidates are re-encoded (their image tokens are not stored in
+the index) and scored with the fusion encoder's ITM "match" logit. The final order is the ITM
+logit over the candidates (ties keep the ITC order), then the rest of the gallery by ITC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..eval.encode import Encoder
+from .index import Gallery, GalleryIndex, load_images, pil_image
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    index: int            # gallery item number
+    item: str             # relative path or TAR/KEY
+    itc: float            # cosine similarity
+    itm: float | None     # ITM match logit (None when not re-ranked)
+
+
+@torch.no_grad()
+def search(enc: Encoder, index: GalleryIndex, gallery: Gallery, query: str, *, top: int = 10,
+           rerank: int = 32) -> list[Hit]:
+    """The `top` best gallery items for `query`."""
+    text = enc.text_feats([query])                                          # (1, E)
+    feats = torch.from_numpy(index.feats).to(enc.device)                    # (N, E)
+    sims = (text.float() @ feats.float().T)[0]                              # (N,)
+    order = torch.sort(-sims, stable=True).indices.cpu()                    # (N,) best first
+    n_cand = min(max(rerank, 0), len(order))
+    itm = {}
+    if n_cand:
+        cand = order[:n_cand].tolist()
+        jpgs = load_images(gallery, cand)
+        itm = dict(zip(cand, itm_scores(enc, query, [pil_image(jpgs[i]) for i in cand]).tolist()))
+        cand_sorted = sorted(cand, key=lambda i: -itm[i])                   # stable: ties keep ITC order
+        order = torch.cat([torch.tensor(cand_sorted, dtype=torch.long), order[n_cand:]])
+    sims = sims.cpu().numpy()
+    return [Hit(r + 1, int(i), index.items[int(i)], float(sims[int(i)]), itm.get(int(i)))
+            for r, i in enumerate(order[:top].tolist())]
+
+
+@torch.no_grad()
+def itm_scores(enc: Encoder, query: str, images: list, batch: int = 32) -> np.ndarray:
+    """(len(images),) ITM match logits of (query, image) pairs."""
+    ids, mask = enc.tokenize([query])                                       # (1, L)
+    with enc.autocast():
+        tokens, _ = enc.model.encode_text(ids, mask)                        # (1, L, Dt)
+    out = []
+    for s in range(0, len(images), batch):
+        img_tokens, _ = enc.images(images[s:s + batch])                     # (b, T, Dv)
+        b = img_tokens.shape[0]
+        with enc.autocast():
+            logits = enc.model.itm_logits(tokens.expand(b, -1, -1), mask.expand(b, -1),
+                                          img_tokens.to(tokens.dtype))      # (b, 2)
+        out.append(logits[:, 1].float().cpu())
+    return torch.cat(out).numpy()
+
+
+def format_hits(hits: list[Hit], gallery: Gallery) -> str:
+    lines = [f"{'rank':>4}  {'itm':>8}  {'itc':>7}  item"]
+    for h in hits:
+        itm = f"{h.itm:8.3f}" if h.itm is not None else f"{'-':>8}"
+        path = gallery.root / h.item if gallery.kind == "folder" else f"{gallery.root}/{h.item}"
+        lines.append(f"{h.rank:>4}  {itm}  {h.itc:7.4f}  {path}")
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""Flags shared by `aptm-train pretrain` and `finetune`: each given flag becomes a config override.
+
+Flags win over `--config-file`, which wins over the recipe's preset and the dataclass defaults;
+`--set key=value` (repeatable) reaches any config key, e.g. `--set data.shuffle_buffer=5000` or
+`--set model_overrides.vision.img_size=[96,32]`.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mals_gen.config import deep_merge, parse_overrides
+
+# Option types shared by both commands (typer's Annotated style).
+Shards = Annotated[str, typer.Option("--shards", help="Shard folder (tars + sizes.json + manifest.parquet).")]
+Out = Annotated[str, typer.Option("--out", help="Run folder: checkpoints, model/, best/, logs.")]
+Size = Annotated[str | None, typer.Option("--config", help="Model size: aptm-tiny | aptm-mini | aptm-base.")]
+ConfigFile = Annotated[str | None, typer.Option("--config-file", help="YAML with training config keys.")]
+Sets = Annotated[list[str] | None, typer.Option("--set", help="Override any key: --set data.batch_size=16.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue from the run's latest checkpoint.")]
+Recipe = Annotated[str | None, typer.Option("--recipe", help="Loss recipe: mals-pretrain | finetune | pa100k.")]
+MaxSteps = Annotated[int | None, typer.Option("--max-steps", help="Stop after this many optimiser steps.")]
+Epochs = Annotated[int | None, typer.Option("--epochs", help="Epochs over the train split.")]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", help="Pairs per process per micro-batch.")]
+Workers = Annotated[int | None, typer.Option("--workers", help="Data loader workers per process.")]
+Lr = Annotated[float | None, typer.Option("--lr", help="Base learning rate.")]
+GradAccum = Annotated[int | None, typer.Option("--grad-accum", help="Micro-batches per optimiser step.")]
+ClipGrad = Annotated[float | None, typer.Option("--clip-grad", help="Max gradient norm (0 = off).")]
+Precision = Annotated[str | None, typer.Option("--precision", help="Mixed precision: no | bf16 | fp16.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
+SaveEvery = Annotated[int | None, typer.Option("--save-every", help="Optimiser steps between checkpoints.")]
+KeepLast = Annotated[int | None, typer.Option("--keep-last", help="Checkpoints to keep.")]
+EvalEvery = Annotated[int | None, typer.Option("--eval-every", help="Steps between validations (0 = per epoch).")]
+LogEvery = Annotated[int | None, typer.Option("--log-every", help="Steps between log records.")]
+
+_PATHS = {
+    "shards": "data.shards", "batch_size": "data.batch_size", "workers": "data.num_workers",
+    "lr": "optim.lr", "grad_accum": "optim.grad_accum", "clip_grad": "optim.clip_grad",
+    "epochs": "epochs", "max_steps": "max_steps", "seed": "seed", "precision": "mixed_precision",
+    "save_every": "save_every", "keep_last": "keep_last", "eval_every": "eval_every",
+    "log_every": "log_every", "recipe": "recipe", "init": "init", "out": "out", "config": "model",
+    "pretrained": "pretrained",
+}
+
+
+def overrides(sets: list[str] | None, **flags) -> dict:
+    """Collect the given flags (None = not given) into a nested override mapping, then `--set`s."""
+    data: dict = {}
+    for name, value in flags.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = _PATHS[name].split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return deep_merge(data, parse_overrides(sets or []))
+
+
+def run(command: str, config_file: str | None, resume: bool, over: dict) -> None:
+    from .config import resolve
+    from .loop import train
+
+    cfg = resolve(command, config_file, over)
+    result = train(cfg, resume=resume)
+    last = result.get("last") or {}
+    loss = f"loss {last['loss']:.4f}, " if "loss" in last else ""
+    best = result.get("best_val_r1")
+    print(f"{command}: done at step {result['step']}: {loss}best val R@1 "
+          f"{'n/a' if best is None else f'{best:.2f}'}; model in {cfg.out}/model")

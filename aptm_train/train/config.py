@@ -1,0 +1,121 @@
+"""Training configuration: frozen dataclasses, filled as defaults < recipe preset < YAML < flags.
+
+`resolve(command, config_file, overrides)` is the single entry point the CLI calls; unknown keys,
+wrong types and bad values are one-line `UserError`s naming the key. The resolved config is
+written to RUN/config.yaml and into every checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mals_gen.config import deep_merge, from_mapping, load_yaml
+from mals_gen.errors import UserError
+
+RECIPES = ("mals-pretrain", "finetune", "pa100k")  # aptm_train.losses.recipes
+MODES = ("exact", "resampled")
+SCHEDULES = ("linear", "aptm-step", "constant")
+PRECISIONS = ("no", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    shards: str = ""               # shard folder (train split; validation reads its val split)
+    batch_size: int = 8            # pairs per process per micro-batch
+    num_workers: int = 2           # DataLoader workers per process (0 = in the main process)
+    shuffle_buffer: int = 1000     # samples in the shuffle buffer (raw bytes, before decoding)
+    mode: str = "exact"            # "exact" (each sample once per epoch) | "resampled" (multi-node)
+    norm: str = "auto"             # mean/std: auto (the shards' source) | mals | cuhk-pedes | ...
+    max_words: int = 56
+    max_len: int = 56              # tokens, [CLS] included
+    id_by: str = "image"           # ITC/ITM identity: "image" (pretraining) | "person" (fine-tuning)
+    eda: bool = False              # EDA caption copies (fine-tuning)
+    eda_alpha: float = 0.1
+    wordnet_dir: str = ""          # WordNet database folder for EDA synonyms ("" = search)
+    randaug_ops: int = 2
+    randaug_magnitude: int = 7     # on the original 0-10 scale
+    random_erasing: float = 0.6
+    val_max_images: int = 1000     # validation gallery cap (0 = the whole val split)
+    log_sample_keys: bool = False  # write RUN/sample_keys/epoch-E-rank-R.txt (coverage checks)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-4
+    weight_decay: float = 0.01     # not on biases and norm weights
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-8
+    lr_x2: str = "pretrain"        # which parameters get 2x lr: "pretrain" | "finetune" | "none"
+    grad_accum: int = 1            # micro-batches per optimiser step
+    clip_grad: float = 0.0         # max gradient norm (0 = off)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    kind: str = "linear"           # "linear" | "aptm-step" | "constant"
+    warmup_steps: int = 2600       # used when warmup_frac is 0
+    warmup_frac: float = 0.0       # warm-up as a fraction of all optimiser steps (aptm-step: 0.1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    recipe: str = "mals-pretrain"
+    model: str = ""                # named size: aptm-tiny | aptm-mini | aptm-base ("" = aptm-base, or --init's)
+    model_overrides: dict = field(default_factory=dict)  # e.g. {"vision": {"img_size": [96, 32]}}
+    pretrained: bool = True        # load the size's pretrained vision / text weights (pretraining)
+    init: str = ""                 # model folder to start from (fine-tuning)
+    out: str = ""
+    epochs: int = 32
+    max_steps: int = 0             # stop after this many optimiser steps (0 = run all epochs)
+    seed: int = 42
+    mixed_precision: str = "no"    # "no" | "bf16" | "fp16"
+    save_every: int = 1000         # optimiser steps between checkpoints (0 = only at the end)
+    keep_last: int = 3
+    eval_every: int = 0            # optimiser steps between validations (0 = end of each epoch)
+    log_every: int = 10
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+
+# Recipe presets from spec/method.md "Training recipes of the paper".
+PRESETS: dict[str, dict] = {
+    "pretrain": {"recipe": "mals-pretrain", "epochs": 32, "pretrained": True,
+                 "data": {"id_by": "image", "eda": False},
+                 "optim": {"lr_x2": "pretrain"},
+                 "schedule": {"kind": "linear", "warmup_steps": 2600, "warmup_frac": 0.0}},
+    "finetune": {"recipe": "finetune", "epochs": 30, "pretrained": False,
+                 "data": {"id_by": "person", "eda": True},
+                 "optim": {"lr_x2": "finetune"},
+                 "schedule": {"kind": "aptm-step", "warmup_frac": 0.1}},
+}
+
+
+def resolve(command: str, config_file: str | None, overrides: dict) -> TrainConfig:
+    """defaults < preset of `command` < YAML file < flags; then validate."""
+    data = PRESETS[command]
+    if config_file:
+        data = deep_merge(data, load_yaml(config_file))
+    data = deep_merge(data, overrides)
+    cfg = from_mapping(TrainConfig, data, where=config_file or "config")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    checks = [
+        (cfg.recipe in RECIPES, f"recipe {cfg.recipe!r} is unknown; choose one of {', '.join(RECIPES)}"),
+        (cfg.data.mode in MODES, f"data.mode {cfg.data.mode!r} is unknown; choose exact or resampled"),
+        (cfg.schedule.kind in SCHEDULES, f"schedule.kind {cfg.schedule.kind!r}; choose {', '.join(SCHEDULES)}"),
+        (cfg.mixed_precision in PRECISIONS, f"mixed_precision {cfg.mixed_precision!r}; choose no, bf16 or fp16"),
+        (cfg.optim.lr_x2 in ("pretrain", "finetune", "none"), "optim.lr_x2 must be pretrain, finetune or none"),
+        (cfg.data.id_by in ("image", "person"), "data.id_by must be image or person"),
+        (cfg.data.batch_size >= 1, "data.batch_size must be at least 1"),
+        (cfg.optim.grad_accum >= 1, "optim.grad_accum must be at least 1"),
+        (cfg.epochs >= 1 or cfg.max_steps >= 1, "set epochs or max_steps to at least 1"),
+        (cfg.keep_last >= 1, "keep_last must be at least 1"),
+        (bool(cfg.data.shards), "no shards given; pass --shards FOLDER"),
+        (bool(cfg.out), "no output folder given; pass --out RUN"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)

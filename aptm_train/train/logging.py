@@ -1,0 +1,72 @@
+"""Run logging on the main process: a tqdm bar with ETA, RUN/log.jsonl and TensorBoard (RUN/tb).
+
+Every `log_every` optimiser steps one record: step, epoch, each loss component (averaged over the
+steps since the last record), learning rate, samples/s. Validation records go to the same files.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+
+class RunLogger:
+    def __init__(self, run: Path, total_steps: int, start_step: int, enabled: bool, tensorboard: bool = True):
+        self.enabled = enabled
+        self.sums: dict[str, float] = defaultdict(float)
+        self.count = 0
+        self.samples = 0
+        self.t0 = time.perf_counter()
+        self.bar = self.tb = self.jsonl = None
+        if not enabled:
+            return
+        from tqdm import tqdm
+        self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+        self.jsonl = open(run / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run / "tb"))
+
+    def accumulate(self, losses: dict[str, float], samples: int) -> None:
+        for k, v in losses.items():
+            self.sums[k] += v
+        self.count += 1
+        self.samples += samples
+
+    def step(self, step: int) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def flush(self, step: int, epoch: int, lr: float) -> dict | None:
+        """Write one averaged record; returns it (None when nothing was accumulated)."""
+        if not self.count:
+            return None
+        elapsed = max(time.perf_counter() - self.t0, 1e-9)
+        record = {"step": step, "epoch": epoch, "lr": lr, "samples_per_s": round(self.samples / elapsed, 2)}
+        record |= {k: round(v / self.count, 6) for k, v in sorted(self.sums.items())}
+        self.sums.clear()
+        self.count, self.samples, self.t0 = 0, 0, time.perf_counter()
+        self.write(record)
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{record.get('loss', 0):.4f}", lr=f"{lr:.2e}",
+                                 sps=f"{record['samples_per_s']:.1f}")
+        return record
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        self.jsonl.write(json.dumps(record) + "\n")
+        self.jsonl.flush()
+        if self.tb is not None:
+            for k, v in record.items():
+                if k not in ("step", "epoch") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, record["step"])
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
+        if self.tb is not None:
+            self.tb.close()

@@ -1,0 +1,224 @@
+"""The training loop on accelerate: `train(cfg, resume=...)`.
+
+Model, optimiser and scheduler go through `accelerator.prepare`; the data loader does not (it
+splits by rank inside the WebDataset pipeline, see aptm_train/data/pipeline.py). Per batch: the
+task's forward (inside the model's forward, so DDP and autocast apply), backward, and every
+`grad_accum` batches (or at the epoch's end) clip, step, schedule. Around it: logging, periodic
+validation on the val split (the best model is chosen on val R@1, never on test) and checkpoints
+with the full state, so `--resume` continues bit-exactly on CPU.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+
+import torch
+
+from mals_gen.errors import UserError
+from mals_gen.fsutil import ensure_writable_dir, write_json_atomic
+
+from ..data.pipeline import PairStream, batches, make_loader, make_spec
+from . import setup
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .logging import RunLogger
+from .optim import build_optimizer, build_scheduler, steps_for
+from .validate import itc_retrieval, val_samples
+
+META_KEYS = ("keys", "workers")
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool, echo=print):
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        from ..text import build_tokenizer
+
+        self.cfg, self.echo = cfg, echo
+        self.run = Path(cfg.out)
+        self.shards = setup.open_data(cfg)
+        self.model_cfg = setup.model_config(cfg)
+        self.checkpoint = self._checkpoint_to_resume(resume)
+        self.acc = Accelerator(mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
+        set_seed(cfg.seed)
+        model = setup.build_model(cfg, self.model_cfg, echo)
+        self.tokenizer = build_tokenizer(self.model_cfg)
+        self.task = setup.build_task(cfg)
+        num_attrs = 26 if cfg.recipe == "pa100k" else 27
+        self.collate = setup.collate_fn(cfg, self.tokenizer, num_attrs)
+        norm = setup.norm_name(cfg, self.shards)
+        self.train_tf, self.test_tf = setup.transforms(cfg, self.model_cfg, norm)
+        self.eda = setup.eda_fn(cfg)
+        self.workers = max(1, cfg.data.num_workers)
+        _, total_pairs = self.shards.pair_layout("train")
+        self.pairs_per_rank = total_pairs // self.acc.num_processes
+        if self.pairs_per_rank == 0:
+            raise UserError(f"shards {cfg.data.shards} hold {total_pairs} train pair(s), fewer than the "
+                            f"{self.acc.num_processes} processes; use more data or fewer processes")
+        self.batches_per_epoch = math.ceil(self.pairs_per_rank / cfg.data.batch_size)
+        self.total_steps = steps_for(self.batches_per_epoch, cfg.epochs, cfg.optim.grad_accum, cfg.max_steps)
+        optimizer = build_optimizer(model, cfg.optim)
+        scheduler = build_scheduler(optimizer, cfg.schedule, self.total_steps)
+        self.model, self.optimizer, self.scheduler = self.acc.prepare(model, optimizer, scheduler)
+        self.config_text = setup.config_text(cfg, self.model_cfg)
+        self.state = {"step": 0, "epoch": 0, "consumed": [0] * self.workers, "best_val_r1": None,
+                      "world_size": self.acc.num_processes, "num_workers": self.workers}
+        self._val, self._val_step = None, -1
+
+    # -- setup helpers ---------------------------------------------------------------------------
+    def _checkpoint_to_resume(self, resume: bool) -> Path | None:
+        latest = latest_checkpoint(self.run) if self.run.is_dir() else None
+        if not resume:
+            if latest is not None:
+                raise UserError(f"{self.run} already holds checkpoints ({latest.name}); pass --resume to "
+                                "continue that run or choose a new --out")
+            return None
+        if latest is None:
+            raise UserError(f"--resume: {self.run} holds no complete checkpoint; start without --resume")
+        setup.check_resume_compatible(self.run, self.model_cfg, latest)
+        return latest
+
+    def restore(self) -> None:
+        if self.checkpoint is None:
+            return
+        state, task_state = load_checkpoint(self.acc, self.checkpoint)
+        if state["num_workers"] != self.workers:
+            raise UserError(f"{self.checkpoint} was saved with data.num_workers={state['num_workers']}; "
+                            f"resume with the same value (got {self.workers})")
+        self.state = state
+        if task_state:
+            self.task.load_state_dict(task_state)
+        self.echo(f"resumed from {self.checkpoint} at step {state['step']} (epoch {state['epoch']})")
+
+    # -- the loop --------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        if self.acc.is_main_process:
+            ensure_writable_dir(self.run)
+            (self.run / "config.yaml").write_text(self.config_text)
+        self.restore()
+        self.log = RunLogger(self.run, self.total_steps, self.state["step"], self.acc.is_main_process)
+        last = None
+        try:
+            while self.state["step"] < self.total_steps:
+                last = self.run_epoch() or last
+            if self._val_step != self.state["step"]:
+                self.validate()
+        finally:
+            self.log.close()
+        self.save()
+        if self.acc.is_main_process:
+            setup_export(self, self.run / "model")
+        self.acc.wait_for_everyone()
+        self.acc.end_training()
+        return {"step": self.state["step"], "last": last, "best_val_r1": self.state["best_val_r1"]}
+
+    def run_epoch(self) -> dict | None:
+        cfg, st = self.cfg, self.state
+        consumed = st["consumed"]
+        spec = make_spec(self.shards, "train", rank=self.acc.process_index, world=self.acc.num_processes,
+                         num_workers=cfg.data.num_workers, seed=cfg.seed, epoch=st["epoch"],
+                         shuffle_buffer=cfg.data.shuffle_buffer, mode=cfg.data.mode, skip=tuple(consumed),
+                         rotation=sum(consumed) % self.workers, id_by=cfg.data.id_by,
+                         attrs_field="pa100k_attrs" if cfg.recipe == "pa100k" else "attrs")
+        loader = make_loader(PairStream(spec, self.train_tf, self.eda))
+        micro = sum(consumed) // cfg.data.batch_size
+        record = None
+        for batch in batches(iter(loader), cfg.data.batch_size, self.collate):
+            window = min(cfg.optim.grad_accum, self.batches_per_epoch - (micro // cfg.optim.grad_accum)
+                         * cfg.optim.grad_accum)
+            sync = (micro + 1) % cfg.optim.grad_accum == 0 or micro + 1 == self.batches_per_epoch
+            meta = {k: batch.pop(k) for k in META_KEYS}
+            self.train_batch(batch, meta["keys"], window, sync)
+            for w in meta["workers"]:
+                consumed[w] += 1
+            micro += 1
+            if sync:
+                record = self.after_step() or record
+                if st["step"] >= self.total_steps:
+                    return record
+        st["epoch"] += 1
+        st["consumed"] = [0] * self.workers
+        if not cfg.eval_every:
+            self.validate()
+        return record
+
+    def train_batch(self, batch: dict, keys: list[str], window: int, sync: bool) -> None:
+        if self.cfg.data.log_sample_keys:
+            self.log_keys(keys)
+        batch = {k: v.to(self.acc.device) for k, v in batch.items()}
+        with self.acc.no_sync(self.model) if not sync else contextlib.nullcontext():
+            with self.acc.autocast():
+                out = self.task(self.model, batch)
+            self.acc.backward(out["loss"] / window)
+        self.log.accumulate({k: v.detach().float().item() for k, v in out.items()},
+                            len(keys) * self.acc.num_processes)
+
+    def after_step(self) -> dict | None:
+        cfg, st = self.cfg, self.state
+        if cfg.optim.clip_grad > 0:
+            self.acc.clip_grad_norm_(self.model.parameters(), cfg.optim.clip_grad)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        st["step"] += 1
+        self.log.step(st["step"])
+        record = None
+        if st["step"] % cfg.log_every == 0 or st["step"] == self.total_steps:
+            record = self.log.flush(st["step"], st["epoch"], self.scheduler.get_last_lr()[0])
+        if cfg.eval_every and st["step"] % cfg.eval_every == 0:
+            self.validate()
+        if cfg.save_every and st["step"] % cfg.save_every == 0 and st["step"] < self.total_steps:
+            self.save()
+        return record
+
+    # -- validation, checkpoints, export ---------------------------------------------------------
+    def validate(self) -> None:
+        self._val_step = self.state["step"]
+        if self.acc.is_main_process:
+            if self._val is None:
+                self._val = val_samples(self.shards, self.cfg.data.val_max_images, self.cfg.data.id_by)
+            from ..text import tokenize
+            metrics = itc_retrieval(self.acc.unwrap_model(self.model), self._val, self.test_tf, self.tokenizer,
+                                    tokenize, batch_size=self.cfg.data.batch_size, max_len=self.cfg.data.max_len,
+                                    device=self.acc.device, autocast=self.acc.autocast)
+            if metrics:
+                self.log.write({"step": self.state["step"], "epoch": self.state["epoch"], **metrics})
+                best = self.state["best_val_r1"]
+                if best is None or metrics["val_r1"] > best:
+                    self.state["best_val_r1"] = metrics["val_r1"]
+                    setup_export(self, self.run / "best")
+                    write_json_atomic(self.run / "best" / "best.json", {"step": self.state["step"], **metrics})
+        self.state["best_val_r1"] = _broadcast(self.acc, self.state["best_val_r1"])
+
+    def save(self) -> None:
+        save_checkpoint(self.acc, self.run, self.state["step"], dict(self.state), self.task.state_dict(),
+                        lambda folder: setup_export(self, folder), self.config_text, self.cfg.keep_last)
+
+    def log_keys(self, keys: list[str]) -> None:
+        folder = self.run / "sample_keys"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"epoch-{self.state['epoch']:04d}-rank-{self.acc.process_index}.txt"
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("".join(k + "\n" for k in keys))
+
+
+def setup_export(trainer: Trainer, folder: Path) -> None:
+    from ..model.checkpoint import save_model
+
+    save_model(trainer.acc.unwrap_model(trainer.model), folder,
+               extra_config={"training": {"recipe": trainer.cfg.recipe, "step": trainer.state["step"]}})
+
+
+def _broadcast(acc, value):
+    if acc.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+    return broadcast_object_list([value])[0]
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, echo=print) -> dict:
+    """Run (or resume) training; returns {"step", "last" log record, "best_val_r1"}."""
+    torch.set_float32_matmul_precision("high")
+    return Trainer(cfg, resume, echo).fit()

@@ -1,0 +1,96 @@
+"""AdamW with APTM's parameter groups, and the two learning-rate schedules with warm-up.
+
+Groups: (decay | no decay) x (1x | 2x lr). No weight decay on biases and normalisation weights
+(LayerNorm anywhere); the temperature keeps decay as in the original. The 2x group is, in
+pretraining, the new cross-attention weights; in fine-tuning, Swin stages 3-4, the last two text
+and the last two fusion layers (BERT layers 4, 5, 10, 11 for bert-base), the MLM head, the
+projections and the ITM head. Each group's `lr` is the base lr times its multiplier, so one
+`LambdaLR` factor drives all of them.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+from torch import nn
+
+from .config import OptimConfig, ScheduleConfig
+
+
+def no_decay_names(model: nn.Module) -> set[str]:
+    names = set()
+    for mod_name, module in model.named_modules():
+        for p_name, _ in module.named_parameters(recurse=False):
+            full = f"{mod_name}.{p_name}" if mod_name else p_name
+            if p_name == "bias" or isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm1d)):
+                names.add(full)
+    return names
+
+
+def x2_patterns(model: nn.Module, which: str) -> list[re.Pattern]:
+    if which == "none":
+        return []
+    if which == "pretrain":
+        return [re.compile(r"\.crossattention\.")]
+    text = model.config.text
+    layers = sorted({text.fusion_layer - 2, text.fusion_layer - 1, text.num_layers - 2, text.num_layers - 1})
+    stages = len(model.config.vision.depths)
+    return [
+        re.compile(rf"^vision_encoder\.layers\.({stages - 2}|{stages - 1})\."),
+        re.compile(rf"^text_encoder\.bert\.encoder\.layer\.({'|'.join(map(str, layers))})\."),
+        re.compile(r"^text_encoder\.cls\."),
+        re.compile(r"^(vision_proj|text_proj|itm_head)\."),
+    ]
+
+
+def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
+    no_decay = no_decay_names(model)
+    fast = x2_patterns(model, cfg.lr_x2)
+    buckets: dict[tuple[bool, bool], list] = {(d, f): [] for d in (True, False) for f in (False, True)}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_fast = any(pat.search(name) for pat in fast)
+        buckets[(name not in no_decay, is_fast)].append(p)
+    groups = []
+    for (decay, is_fast), params in buckets.items():
+        if params:
+            groups.append({"params": params, "weight_decay": cfg.weight_decay if decay else 0.0,
+                           "lr": cfg.lr * (2.0 if is_fast else 1.0), "lr_scale": 2.0 if is_fast else 1.0})
+    return groups
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
+    return torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+
+
+def warmup_steps(cfg: ScheduleConfig, total: int) -> int:
+    if cfg.warmup_frac > 0:
+        return max(1, int(cfg.warmup_frac * total))
+    return min(cfg.warmup_steps, max(total - 1, 0))
+
+
+def lr_factor(step: int, total: int, cfg: ScheduleConfig) -> float:
+    """Multiplier of the base lr at optimiser step `step` (0-based) of `total`."""
+    if cfg.kind == "constant":
+        return 1.0
+    warm = warmup_steps(cfg, total)
+    if step < warm:
+        return (step + 1) / warm  # never exactly 0, so the first step moves the weights
+    decay = max(0.0, (total - step) / max(1, total - warm))
+    if cfg.kind == "linear":
+        return decay
+    # aptm-step: full rate until 4W, half until 7W, then a fifth, all under the linear decay
+    c = 1.0 if step < 4 * warm else 0.5 if step < 7 * warm else 0.2
+    return c * decay
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, total: int):
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, cfg))
+
+
+def steps_for(batches_per_epoch: int, epochs: int, grad_accum: int, max_steps: int) -> int:
+    """Optimiser steps of the whole run: a partial accumulation window at an epoch's end steps too."""
+    total = epochs * math.ceil(batches_per_epoch / grad_accum)
+    return min(total, max_steps) if max_steps > 0 else total

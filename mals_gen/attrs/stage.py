@@ -1,0 +1,94 @@
+"""The in-run `attrs` stage: mine the 27 attributes from each part's captions.
+
+Reads RUN/caption/part-NNNNN.parquet (`key`, `caption`) and, where present, the plan part's
+`prompt_attrs` (the attributes the prompt asked for), and writes RUN/attrs/part-NNNNN.parquet
+with `contract.ATTRS_SCHEMA`: `attrs` (27 int8), `attr_source` ("rules-v1:caption") and
+`attr_agreement` = the fraction of slots decided by both the caption and the prompt on which
+they agree (NaN when no slot is decided by both). Parts, resume and ranks come from the runner.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..contract import ATTRS_SCHEMA, NUM_MALS_ATTRIBUTES
+from ..errors import UserError
+from ..plan import load_plan
+from ..ranks import Ranks
+from ..runner import StageContext, StageSummary, run_stage
+from .miner import RULES_VERSION, mine_many
+
+STAGE = "attrs"
+
+
+@dataclass(frozen=True)
+class AttrsConfig:
+    """`attrs` stage settings (pipeline YAML mapping `attrs:`)."""
+    #: compare the mined labels with the plan's `prompt_attrs` (attr_agreement); False -> NaN
+    agreement: bool = True
+
+
+def agreement(mined: np.ndarray, intended: np.ndarray) -> np.ndarray:
+    """Per row: agreeing / jointly decided slots of two (N, 27) label arrays; NaN if none."""
+    both = (mined >= 0) & (intended >= 0)                  # (N, 27)
+    n_both = both.sum(axis=1)                              # (N,)
+    n_agree = (both & (mined == intended)).sum(axis=1)     # (N,)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_both > 0, n_agree / np.maximum(n_both, 1), np.nan).astype(np.float32)
+
+
+def _intended(ctx: StageContext, keys: list[str]) -> np.ndarray | None:
+    """The plan part's prompt_attrs aligned to `keys`, or None when the plan has none."""
+    path = ctx.upstream("plan", ".parquet")
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    if "prompt_attrs" not in table.column_names:
+        return None
+    by_key = dict(zip(table.column("key").to_pylist(), table.column("prompt_attrs").to_pylist()))
+    rows = [by_key.get(k) or [-1] * NUM_MALS_ATTRIBUTES for k in keys]
+    return np.asarray(rows, dtype=np.int8).reshape(len(keys), NUM_MALS_ATTRIBUTES)
+
+
+def _process_part(ctx: StageContext, cfg: AttrsConfig) -> dict:
+    src = ctx.upstream("caption", ".parquet")
+    try:
+        table = pq.read_table(src, columns=["key", "caption"])
+    except (OSError, pa.ArrowInvalid, KeyError) as err:
+        raise UserError(f"{src}: cannot read `key` and `caption` ({err}); rerun `mals caption` "
+                        f"on {ctx.run_dir}") from None
+    keys = table.column("key").to_pylist()
+    captions = [c or "" for c in table.column("caption").to_pylist()]
+    labels = mine_many(captions)                           # (N, 27) int8
+    intended = _intended(ctx, keys) if cfg.agreement else None
+    agree = (agreement(labels, intended) if intended is not None
+             else np.full(len(keys), np.nan, dtype=np.float32))
+    out = pa.Table.from_arrays([
+        pa.array(keys, pa.string()),
+        pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1), pa.int8()), NUM_MALS_ATTRIBUTES),
+        pa.array([f"{RULES_VERSION}:caption"] * len(keys), pa.string()),
+        pa.array(agree, pa.float32()),
+    ], schema=ATTRS_SCHEMA)
+    with ctx.output(".parquet") as tmp:
+        pq.write_table(out, tmp, compression="zstd")
+    ctx.advance(len(keys))
+    finite = agree[~np.isnan(agree)]
+    return {"samples": len(keys), "decided_slots": int((labels >= 0).sum()),
+            "empty_captions": sum(1 for c in captions if not c.strip()),
+            "agreement_rows": int(finite.size), "agreement_sum": round(float(finite.sum()), 4)}
+
+
+_DEFAULT_CFG = AttrsConfig()
+_ONE_PROCESS = Ranks()
+
+
+def run_attrs(run_dir: str | Path, cfg: AttrsConfig = _DEFAULT_CFG, ranks: Ranks = _ONE_PROCESS,
+              progress: bool = True) -> StageSummary:
+    """Mine attributes for every captioned part of the run this rank owns (resumable)."""
+    plan = load_plan(run_dir)
+    return run_stage(STAGE, run_dir, plan.parts, lambda ctx: _process_part(ctx, cfg), ranks=ranks,
+                     requires="caption", progress=progress, echo=print)

@@ -1,0 +1,53 @@
+"""`mals attrs`: mine the 27 MALS attributes from captions, in a run folder or on any table.
+
+    mals attrs RUN                                        # RUN/caption -> RUN/attrs (resumable, ranked)
+    mals attrs --in captions.jsonl --out labels.parquet   # any JSONL / parquet / CSV table
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..config import from_mapping, parse_overrides
+from ..errors import UserError
+
+RunArg = Annotated[Path | None, typer.Argument(help="run folder with finished caption parts")]
+InOpt = Annotated[Path | None, typer.Option("--in", help="table of captions: .jsonl, .parquet or .csv")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="labelled table to write (.jsonl/.parquet/.csv)")]
+ColumnOpt = Annotated[str | None, typer.Option("--column", help="text column (default: caption, else text)")]
+RankOpt = Annotated[int | None, typer.Option("--rank", help="this process's rank (default: env or 0)")]
+WorldOpt = Annotated[int | None, typer.Option("--world-size", help="number of processes (default: env or 1)")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="AttrsConfig key=value, e.g. agreement=false")]
+QuietOpt = Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")]
+
+
+def _label_table(in_path: Path | None, out_path: Path | None, column: str | None, progress: bool) -> None:
+    if in_path is None or out_path is None:
+        raise UserError("table mode needs both --in FILE and --out FILE")
+    from ..attrs.table import label_file
+
+    summary = label_file(in_path, out_path, column=column, progress=progress)
+    typer.echo(f"attrs: labelled {summary['rows']} rows from column `{summary['column']}` "
+               f"({summary['decided_slots']} slots decided) -> {summary['out']}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("attrs")
+    def attrs(run: RunArg = None, in_path: InOpt = None, out_path: OutOpt = None, column: ColumnOpt = None,
+              rank: RankOpt = None, world_size: WorldOpt = None, overrides: SetOpt = None,
+              no_progress: QuietOpt = False) -> None:
+        """Mine gender, age, hair, hat, bags, sleeves, lower length/type and colours from captions."""
+        if in_path is not None or out_path is not None:
+            if run is not None:
+                raise UserError("give either a RUN folder or --in/--out, not both")
+            _label_table(in_path, out_path, column, progress=not no_progress)
+            return
+        if run is None:
+            raise UserError("give a RUN folder (mals attrs RUN) or a table (mals attrs --in FILE --out FILE)")
+        from ..attrs.stage import AttrsConfig, run_attrs
+        from ..ranks import resolve_ranks
+
+        cfg = from_mapping(AttrsConfig, parse_overrides(overrides or []), "attrs")
+        run_attrs(run, cfg, ranks=resolve_ranks(rank, world_size), progress=not no_progress)

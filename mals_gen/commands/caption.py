@@ -1,0 +1,66 @@
+"""`mals caption RUN`: caption the generated images of a run (thin: parse, build config, call).
+
+    mals caption RUN                              # follows the run: sketch -> prompt, diffusion -> BLIP
+    mals caption RUN --model ./blip-large --preset mals --batch-size 32 --device cuda
+    mals caption RUN --captioner vlm --model Qwen/Qwen2.5-VL-3B-Instruct --instructions styles.txt
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import _options as opt
+
+RUN = typer.Argument(..., help="Run folder made by `mals generate` (holds plan.json).")
+CAPTIONER = typer.Option(None, "--captioner", help="prompt | blip | vlm. Default follows the run: "
+                                                  "sketch -> prompt, diffusion -> blip.")
+MODEL = typer.Option(None, "--model", help="Hub id or local folder of the captioner model "
+                                           "(blip default: Salesforce/blip-image-captioning-large).")
+PRESET = typer.Option(None, "--preset", help="default (short, non-repetitive) | "
+                                             "mals (MALS's >= 30-token BLIP captions).")
+INSTRUCTIONS = typer.Option(None, "--instructions", help="vlm: file of style instructions, one per line "
+                                                         "(default pipelines/caption_styles.txt).")
+BATCH_SIZE = typer.Option(None, "--batch-size", help="Images per generate call.")
+DEVICE = typer.Option(None, "--device", help="auto | cpu | cuda.")
+DTYPE = typer.Option(None, "--dtype", help="auto | float32 | float16 | bfloat16.")
+
+
+def build_config(config_file: str | None, flags: dict, overrides: list[str] | None):
+    """defaults < YAML (its `caption:` mapping, or the whole file) < flags < `--set key=value`."""
+    from ..caption.stage import CaptionConfig
+    from ..config import from_mapping
+
+    settings = opt.stage_settings(config_file, flags, overrides)
+    if isinstance(settings.get("caption"), dict):  # a pipeline YAML, or --set caption.key=value
+        settings = {**{k: v for k, v in settings.items() if k != "caption"}, **settings["caption"]}
+    return from_mapping(CaptionConfig, settings, "caption config")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("caption")
+    def caption(
+        run: Path = RUN,
+        captioner: str | None = CAPTIONER,
+        model: str | None = MODEL,
+        preset: str | None = PRESET,
+        instructions: Path | None = INSTRUCTIONS,
+        batch_size: int | None = BATCH_SIZE,
+        device: str | None = DEVICE,
+        dtype: str | None = DTYPE,
+        config_file: str | None = opt.CONFIG_FILE,
+        overrides: list[str] | None = opt.SET,
+        rank: int | None = opt.RANK,
+        world_size: int | None = opt.WORLD_SIZE,
+        no_progress: bool = opt.NO_PROGRESS,
+    ) -> None:
+        """Caption every generated image of RUN into RUN/caption/ (rerun the same command to resume)."""
+        from ..caption.stage import run_caption
+        from ..ranks import resolve_ranks
+
+        flags = {"captioner": captioner, "model": model, "preset": preset, "batch_size": batch_size,
+                 "device": device, "dtype": dtype,
+                 "instructions_file": str(instructions) if instructions is not None else None}
+        cfg = build_config(config_file, flags, overrides)
+        run_caption(run, cfg, ranks=resolve_ranks(rank, world_size), progress=not no_progress,
+                    echo=typer.echo)

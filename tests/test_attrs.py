@@ -1,0 +1,289 @@
+"""The attribute miner (traps, dev-set floor, speed sanity), `mals attrs` on tables and in a run."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from mals_gen.attrs import miner as miner_mod
+from mals_gen.attrs.miner import mine_attributes, mine_many
+from mals_gen.attrs.stage import AttrsConfig, agreement, run_attrs
+from mals_gen.attrs.table import label_file
+from mals_gen.contract import ATTR, CAPTION_SCHEMA, MALS_ATTRIBUTE_NAMES, PLAN_SCHEMA, make_key
+from mals_gen.errors import UserError
+from mals_gen.manifest import write_part
+from mals_gen.plan import RunPlan, write_or_check_plan
+from mals_gen.runner import run_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = ROOT / "tests" / "data" / "attrs_dev" / "dev.jsonl"
+UPPER = ("black", "white", "red", "purple", "yellow", "blue", "green", "gray")
+LOWER = ("black", "white", "purple", "yellow", "blue", "green", "pink", "gray", "brown")
+
+
+def labels(text: str) -> dict[str, int]:
+    return {n: int(v) for n, v in zip(MALS_ATTRIBUTE_NAMES, mine_attributes(text))}
+
+
+def only_colours(lab: dict, group: str, present: set[str], unknown: set[str] = frozenset()) -> None:
+    for c in UPPER if group == "upper" else LOWER:
+        want = 0 if c in present else (-1 if c in unknown else 1)
+        assert lab[f"{group}_{c}"] == want, (group, c, lab[f"{group}_{c}"])
+
+
+# --- traps ------------------------------------------------------------------------------------
+def test_colour_bound_to_the_right_garment_and_exclusion():
+    lab = labels("A man wearing a red shirt and blue jeans.")
+    only_colours(lab, "upper", {"red"})
+    only_colours(lab, "lower", {"blue"})
+    assert lab["gender"] == 1 and lab["lower_type"] == 1 and lab["lower_length"] == 0
+
+
+def test_multi_colour_phrase_and_backward_binding():
+    only_colours(labels("a red and white striped shirt and black pants"), "upper", {"red", "white"})
+    lab = labels("His shirt is red and his pants are black.")
+    only_colours(lab, "upper", {"red"})
+    only_colours(lab, "lower", {"black"})
+    lab = labels("She wears a shirt that is green.")
+    assert lab["upper_green"] == 0 and lab["gender"] == 0
+
+
+def test_shoe_hair_and_bag_colours_are_not_clothes():
+    lab = labels("A man with black hair, gray pants, white shoes and a red backpack.")
+    only_colours(lab, "lower", {"gray"})
+    assert lab["upper_red"] == -1 and lab["upper_black"] == -1 and lab["backpack"] == 0
+
+
+def test_implications_and_explicit_override():
+    assert labels("a woman in a t-shirt and jeans")["sleeve"] == 1
+    lab = labels("a man in a jacket and shorts")
+    assert (lab["sleeve"], lab["lower_length"], lab["lower_type"]) == (0, 1, 1)
+    assert labels("a long sleeved t-shirt")["sleeve"] == 0
+    lab = labels("a girl in a short skirt")
+    assert (lab["lower_type"], lab["lower_length"]) == (0, 1)
+    assert labels("a skirt")["lower_length"] == -1
+    assert labels("a white t-shirt under a black jacket")["sleeve"] == -1  # implied conflict
+
+
+def test_negation_scope():
+    lab = labels("A woman without a hat, carrying a black handbag.")
+    assert (lab["hat"], lab["handbag"]) == (1, 0)
+    lab = labels("He is not carrying a bag and wears a cap.")
+    assert (lab["bag"], lab["hat"]) == (1, 0)
+    lab = labels("no hat or backpack, a red shirt")
+    assert (lab["hat"], lab["backpack"], lab["upper_red"]) == (1, 1, 0)
+    assert labels("a man with no sleeves")["sleeve"] == 1
+
+
+def test_pronouns_nouns_and_conflicts():
+    assert labels("The person has long hair. She carries a purse.")["gender"] == 0
+    assert labels("wearing a hat, his jacket is blue")["gender"] == 1
+    assert labels("a man and a woman walking")["gender"] == -1
+    lab = labels("a girl in a pink dress")
+    assert (lab["gender"], lab["age"]) == (0, -1)  # "girl" names young adults too
+    assert labels("a little boy in shorts")["age"] == 0
+    assert labels("an elderly man")["age"] == 1
+
+
+def test_repetitions_do_not_change_labels():
+    once = mine_attributes("a woman in a red dress with a backpack on her back")
+    twice = mine_attributes("a woman in a red dress and a red dress with a backpack on her back and "
+                            "a backpack on her shoulder")
+    assert (once == twice).all() and once[ATTR["backpack"]] == 0
+
+
+def test_colours_outside_the_list():
+    lab = labels("a man in a navy jacket and khaki pants")
+    only_colours(lab, "upper", {"blue"})
+    only_colours(lab, "lower", set(), unknown={"brown", "white", "yellow", "gray"})
+    only_colours(labels("a woman in an orange top"), "upper", set(), unknown={"red", "yellow"})
+
+
+def test_uncertain_garments_block_exclusion():
+    lab = labels("a white shirt with a colorful logo and dark pants")
+    assert lab["upper_white"] == 0 and lab["upper_red"] == -1
+    assert all(lab[f"lower_{c}"] == -1 for c in LOWER)
+    lab = labels("a red shirt under a jacket")  # the jacket's colour is unknown
+    assert lab["upper_red"] == 0 and lab["upper_black"] == -1
+
+
+def test_bags_and_dress_outfit():
+    lab = labels("a man with a bag on his back")
+    assert (lab["backpack"], lab["bag"]) == (0, -1)
+    assert labels("a lady holding a purse")["handbag"] == 0
+    lab = labels("a woman dressed in black")
+    assert lab["upper_black"] == 0 and lab["lower_black"] == 0 and lab["upper_white"] == -1
+    assert labels("he is carrying nothing")["backpack"] == 1
+
+
+def test_silence_and_empty_text():
+    assert (mine_attributes("") == -1).all()
+    assert (mine_attributes("a photo of a street at night") == -1).all()
+    assert mine_many([]).shape == (0, 27)
+
+
+def test_mine_many_matches_single_and_caches():
+    texts = ["a man in a red shirt", "a woman in a blue dress", "a man in a red shirt", None]
+    out = mine_many(texts)
+    assert out.dtype == np.int8 and out.shape == (4, 27)
+    for text, row in zip(texts, out):
+        assert (row == mine_attributes(text or "")).all()
+
+
+def test_dev_set_floor():
+    rows = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
+    assert len(rows) >= 300 and {r["style"] for r in rows} == {"cuhk", "icfg", "blip"}
+    gold = np.asarray([r["labels"] for r in rows])
+    pred = mine_many([r["text"] for r in rows])
+    both = (gold >= 0) & (pred >= 0)
+    assert (pred[both] == gold[both]).mean() >= 0.95
+    assert ((pred >= 0) & (gold < 0)).sum() / max((gold < 0).sum(), 1) < 0.02
+    assert both.sum() / (gold >= 0).sum() >= 0.80  # coverage floor
+
+
+# --- table mode ---------------------------------------------------------------------------------
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("column", ["caption", "text"])
+def test_table_cli_jsonl_to_parquet(tmp_path, column):
+    src = tmp_path / "captions.jsonl"
+    _write_jsonl(src, [{column: "A man in a red shirt and blue jeans.", "id": 7},
+                       {column: "a woman in a white dress", "id": 8}])
+    out = tmp_path / "labels.parquet"
+    proc = subprocess.run([sys.executable, "-m", "mals_gen", "attrs", "--in", str(src), "--out", str(out),
+                           "--no-progress"], check=False, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    frame = pd.read_parquet(out)
+    assert list(frame["id"]) == [7, 8] and frame[column].iloc[0].startswith("A man")
+    assert list(frame["attrs"].iloc[0]) == mine_attributes(frame[column].iloc[0]).tolist()
+    assert frame["gender"].tolist() == [1, 0] and frame["attr_source"].iloc[0] == f"rules-v1:{column}"
+    assert pq.read_schema(out).field("attrs").type.list_size == 27
+
+
+def test_table_missing_column_is_one_clear_line(tmp_path):
+    src = tmp_path / "bad.jsonl"
+    _write_jsonl(src, [{"sentence": "a man"}])
+    proc = subprocess.run([sys.executable, "-m", "mals_gen", "attrs", "--in", str(src), "--out",
+                           str(tmp_path / "o.parquet")], check=False, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert "no 'caption' or 'text' column" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_table_csv_and_parquet_roundtrip(tmp_path):
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"caption": ["a man in black shorts", ""], "n": [1, 2]}).to_csv(src, index=False)
+    label_file(src, tmp_path / "out.csv", progress=False)
+    frame = pd.read_csv(tmp_path / "out.csv")
+    assert json.loads(frame["attrs"].iloc[1]) == [-1] * 27 and frame["lower_length"].iloc[0] == 1
+    pd.DataFrame({"text": ["a lady with a purse"]}).to_parquet(tmp_path / "in.parquet")
+    label_file(tmp_path / "in.parquet", tmp_path / "out.jsonl", progress=False)
+    row = json.loads((tmp_path / "out.jsonl").read_text())
+    assert row["handbag"] == 0 and len(row["attrs"]) == 27
+    with pytest.raises(UserError, match="unknown format"):
+        label_file(src, tmp_path / "out.xlsx", progress=False)
+
+
+# --- in-run stage ----------------------------------------------------------------------------------
+CAPTIONS = ["a man in a red shirt and blue jeans", "a woman in a white dress with a handbag",
+            "", "a boy without a hat wearing a green t-shirt", "a lady in a black coat",
+            "a man with a backpack", "a woman in a yellow top and a short skirt"]
+
+
+def _fixture_run(run: Path) -> None:
+    (run / "plan").mkdir(parents=True)
+    plan = write_or_check_plan(run, RunPlan(n=len(CAPTIONS), part_size=3, seed=1, key_prefix="t"))
+    prompt_attrs = mine_many(["a man in a red shirt and black jeans"] * plan.n)
+    for part in plan.parts:
+        rows = [{"key": make_key("t", i), "index": i, "part": part.index, "prompt": "p", "seed": i,
+                 "prompt_attrs": prompt_attrs[i].tolist(), "prompt_source": "test"}
+                for i in range(part.start, part.stop)]
+        write_part(run / "plan" / f"{part.name}.parquet", rows, PLAN_SCHEMA)
+
+    def caption_part(ctx):
+        rows = [{"key": make_key("t", i), "caption": CAPTIONS[i], "captioner": "test",
+                 "caption_settings": "{}"} for i in range(ctx.part.start, ctx.part.stop)]
+        write_part(ctx.path(".parquet"), rows, CAPTION_SCHEMA)
+        return {"samples": len(rows)}
+
+    run_stage("caption", run, plan.parts, caption_part, progress=False)
+
+
+def _read_parts(run: Path) -> list:
+    return [pq.read_table(p) for p in sorted((run / "attrs").glob("part-*.parquet"))]
+
+
+def test_stage_writes_attrs_with_agreement(tmp_path):
+    run = tmp_path / "run"
+    _fixture_run(run)
+    summary = run_attrs(run, AttrsConfig(), progress=False)
+    assert summary.parts_done_now == 3
+    frame = pd.concat([t.to_pandas() for t in _read_parts(run)])
+    assert len(frame) == len(CAPTIONS) and frame["attr_source"].eq("rules-v1:caption").all()
+    first = frame.iloc[0]
+    assert list(first["attrs"]) == mine_attributes(CAPTIONS[0]).tolist()
+    assert 0.0 < first["attr_agreement"] < 1.0  # blue vs black jeans disagree, the rest agree
+    assert math.isnan(frame.iloc[2]["attr_agreement"])  # empty caption decides nothing
+    stats = json.loads((run / "attrs" / "stats.json").read_text())
+    assert stats["samples"] == len(CAPTIONS) and stats["empty_captions"] == 1
+    assert run_attrs(run, AttrsConfig(), progress=False).parts_skipped == 3
+
+
+def test_agreement_function():
+    a = np.array([[0, 1, -1], [-1, -1, -1]], dtype=np.int8)
+    b = np.array([[0, 0, 1], [0, 1, 1]], dtype=np.int8)
+    out = agreement(a, b)
+    assert out[0] == pytest.approx(0.5) and math.isnan(out[1])
+
+
+def test_stage_kill_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    _fixture_run(clean)
+    _fixture_run(killed)
+    run_attrs(clean, AttrsConfig(), progress=False)
+
+    calls = {"n": 0}
+    real = miner_mod.mine_many
+
+    def dying(texts):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed in the middle of the second part
+        return real(texts)
+
+    monkeypatch.setattr("mals_gen.attrs.stage.mine_many", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_attrs(killed, AttrsConfig(), progress=False)
+    (killed / "attrs" / "part-00001.parquet.tmp-99999").write_bytes(b"half a file")
+    assert len(list((killed / "attrs").glob("*.done.json"))) == 1
+    monkeypatch.setattr("mals_gen.attrs.stage.mine_many", real)
+    summary = run_attrs(killed, AttrsConfig(), progress=False)
+    assert (summary.parts_done_now, summary.parts_skipped) == (2, 1)
+    assert not list((killed / "attrs").glob("*.tmp-*"))
+    for a, b in zip(_read_parts(clean), _read_parts(killed), strict=True):
+        assert a.drop(["attr_agreement"]).equals(b.drop(["attr_agreement"]))
+        np.testing.assert_array_equal(a.column("attr_agreement").to_numpy(),
+                                      b.column("attr_agreement").to_numpy())  # NaN == NaN here
+    for name in ("part-00000.parquet", "part-00001.parquet", "part-00002.parquet"):
+        assert (clean / "attrs" / name).read_bytes() == (killed / "attrs" / name).read_bytes()
+
+
+def test_stage_cli_on_run(tmp_path):
+    run = tmp_path / "run"
+    _fixture_run(run)
+    proc = subprocess.run([sys.executable, "-m", "mals_gen", "attrs", str(run), "--rank", "1",
+                           "--world-size", "2", "--no-progress"], check=False, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (run / "attrs").glob("*.done.json")) == ["part-00001.done.json"]
+    proc = subprocess.run([sys.executable, "-m", "mals_gen", "attrs", str(tmp_path / "nope")],
+                          check=False, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "plan.json" in proc.stderr

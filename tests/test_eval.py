@@ -1,0 +1,109 @@
+"""`aptm-train eval` on a tiny random model: outputs, batched vs per-query re-ranking, 1 vs 2 processes."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from aptm_train.data.shards import open_shards
+from aptm_train.eval.encode import encode_texts, read_and_encode_split
+from aptm_train.eval.rerank import itm_per_query, rerank
+from aptm_train.eval.run import EvalConfig, build_encoder, run_eval
+from tests._eval_fixtures import tiny_checkpoint, tiny_shards
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    return tiny_checkpoint(root / "ckpt"), tiny_shards(root / "shards"), root
+
+
+def _cfg(setup, **kw) -> EvalConfig:
+    ckpt, shards, _ = setup
+    return EvalConfig(checkpoint=str(ckpt), shards=str(shards), progress=False, batch_size=4, query_chunk=3,
+                      pair_batch=7, k=5, **kw)
+
+
+def test_retrieval_writes_table_json_rankings_and_html(setup, tmp_path):
+    lines = []
+    payload = run_eval(_cfg(setup, modes=("itc", "itm", "fused"), out=str(tmp_path), rankings=True, html=True),
+                       echo=lines.append)
+    table = lines[0]
+    assert "fused" in table and "chance" in table and "mINP" in table
+    saved = json.loads((tmp_path / "retrieval_metrics.json").read_text())
+    assert saved["retrieval"]["fused"] == pytest.approx(payload["retrieval"]["fused"])
+    assert saved["images"] == 12 and saved["queries"] == 24     # test split: 12 images, 2 captions each
+    ranks = pd.read_parquet(tmp_path / "rankings_fused.parquet")
+    assert len(ranks) == 24 and len(ranks["top_keys"][0]) == 10
+    assert 100 * (ranks["first_rank"] <= 1).mean() == pytest.approx(payload["retrieval"]["fused"]["R@1"])
+    assert 100 * ranks["ap"].mean() == pytest.approx(payload["retrieval"]["fused"]["mAP"])
+    page = (tmp_path / "retrieval.html").read_text()
+    assert page.count("data:image/jpeg;base64") == 24 * 11            # own image + top 10 per query
+
+
+def test_batched_rerank_matches_per_query_loop(setup):
+    ckpt, shards, _ = setup
+    enc = build_encoder(ckpt, batch_size=4, progress=False)
+    data, images = read_and_encode_split(enc, open_shards(shards), "test")
+    feats = encode_texts(enc, data.captions)
+    batched = rerank(enc, data.captions, feats, images.feats, images.tokens, k=6, query_chunk=4, pair_batch=5)
+    loop = itm_per_query(enc, data.captions, feats, images.feats, images.tokens, k=6)
+    assert torch.equal(batched.index, loop.index)
+    assert torch.allclose(batched.itm, loop.itm, atol=1e-4)
+    assert batched.itm.std() > 0                                     # not a constant
+
+
+def test_attribute_task_scores_mals_slots(setup):
+    lines = []
+    payload = run_eval(_cfg(setup, task="attributes"), echo=lines.append)
+    mals = payload["attributes"]["mals"]
+    assert len(mals["per_attribute"]) == 27 and mals["images"] == 12
+    assert all(row["known"] == 12 for row in mals["per_attribute"])
+    assert 0 <= mals["mA"] <= 100 and "upper_red" in lines[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_give_the_same_metrics(setup, tmp_path):
+    ckpt, shards, _ = setup
+    single = run_eval(_cfg(setup, modes=("itc", "itm", "fused")), echo=lambda *_: None)
+    args = [sys.executable, "-m", "aptm_train", "eval", "--checkpoint", str(ckpt), "--shards", str(shards),
+            "--mode", "all", "--k", "5", "--batch-size", "4", "--query-chunk", "3", "--pair-batch", "7",
+            "--device", "cpu", "--no-progress", "--out", str(tmp_path)]
+    port = str(_free_port())
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    assert "fused" in outs[0][0] and "fused" not in outs[1][0]      # only the main process reports
+    double = json.loads((tmp_path / "retrieval_metrics.json").read_text())
+    assert double["world_size"] == 2
+    for mode in ("itc", "itm", "fused"):
+        assert double["retrieval"][mode] == single["retrieval"][mode], mode
+
+
+def test_cli_rejects_bad_options_in_one_line(setup):
+    ckpt, shards, _ = setup
+    from tests.conftest import run_cli
+
+    res = run_cli("eval", "--checkpoint", str(ckpt), "--shards", str(shards), "--mode", "best",
+                  module="aptm_train")
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0 and "--mode" in res.stderr
+    res = run_cli("eval", "--checkpoint", str(shards), "--shards", str(shards), module="aptm_train")
+    assert res.returncode == 2 and "config.json" in res.stderr

@@ -1,0 +1,158 @@
+"""APTM model: geometry and sizes against the released checkpoint's keys, API shapes, bidirectional
+fusion, save/load round trip, and our Swin against timm where timm's geometry is the original's."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from aptm_train.model.aptm import APTM, count_parameters
+from aptm_train.model.checkpoint import load_model, save_model
+from aptm_train.model.config import named_config
+from aptm_train.model.swin import relative_position_index, shift_attn_mask, stage_geometry
+from mals_gen.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return APTM.from_config(named_config("aptm-tiny")).eval()
+
+
+def test_aptm_base_matches_released_checkpoint_sizes():
+    with torch.device("meta"):
+        model = APTM.from_config(named_config("aptm-base"))
+    assert count_parameters(model) == 214_456_629
+    sd = model.state_dict()
+    # 629 released keys minus text_encoder.bert.embeddings.position_ids (we compute it).
+    assert len(sd) == 628
+    assert sum(k.startswith("vision_encoder.") for k in sd) == 353
+    assert sum(k.startswith("text_encoder.") for k in sd) == 264
+    tables = [tuple(sd[f"vision_encoder.layers.{s}.blocks.0.attn.relative_position_bias_table"].shape)
+              for s in range(4)]
+    assert tables == [(225, 4), (225, 8), (225, 16), (49, 32)]
+    masks = sorted(k for k in sd if k.endswith("attn_mask"))
+    assert masks == ["vision_encoder.layers.0.blocks.1.attn_mask", "vision_encoder.layers.1.blocks.1.attn_mask"]
+    assert tuple(sd[masks[0]].shape) == (48, 64, 64) and tuple(sd[masks[1]].shape) == (12, 64, 64)
+    assert tuple(sd["vision_encoder.layers.2.downsample.reduction.weight"].shape) == (1024, 2048)
+    assert "vision_encoder.layers.3.downsample.norm.weight" not in sd
+    assert tuple(sd["text_encoder.bert.encoder.layer.6.crossattention.self.key.weight"].shape) == (768, 1024)
+    assert not any(k.startswith("text_encoder.bert.encoder.layer.5.crossattention") for k in sd)
+    assert [k for k in sd if k.startswith("itm_head")] == [
+        "itm_head.0.weight", "itm_head.0.bias", "itm_head.1.weight", "itm_head.1.bias",
+        "itm_head.3.weight", "itm_head.3.bias"]
+    assert "text_encoder.cls.predictions.decoder.weight" in sd and "text_encoder.cls.predictions.bias" in sd
+
+
+def test_original_swin_window_rule():
+    # 384x128, window 8: grids 96x32, 48x16, 24x8, 12x4.
+    assert [stage_geometry(g, 8) for g in [(96, 32), (48, 16), (24, 8), (12, 4)]] == [
+        (8, 4), (8, 4), (8, 0), (4, 0)]
+
+
+def test_relative_position_index_and_mask_against_naive():
+    w = 3
+    idx = relative_position_index(w)
+    for p in range(w * w):
+        for q in range(w * w):
+            dy, dx = p // w - q // w, p % w - q % w
+            assert idx[p, q] == (dy + w - 1) * (2 * w - 1) + (dx + w - 1)
+    grid, w, s = (8, 4), 4, 2
+    mask = shift_attn_mask(grid, w, s)
+    label = torch.zeros(grid, dtype=torch.long)   # regions cut at -w and -shift along each axis
+
+    def region(i, n):
+        return 0 if i < n - w else (1 if i < n - s else 2)
+    for i in range(grid[0]):
+        for j in range(grid[1]):
+            label[i, j] = region(i, grid[0]) * 3 + region(j, grid[1])
+    for win in range(mask.shape[0]):
+        r0, c0 = (win // (grid[1] // w)) * w, (win % (grid[1] // w)) * w
+        lab = label[r0:r0 + w, c0:c0 + w].reshape(-1)
+        expected = torch.where(lab[:, None] == lab[None, :], 0.0, -100.0)
+        assert torch.equal(mask[win], expected)
+
+
+def test_api_shapes_and_normalised_features(tiny):
+    cfg = tiny.config
+    pixels = torch.randn(2, 3, *cfg.vision.img_size)
+    ids = torch.tensor([[101, 1037, 2450, 0], [101, 1037, 2158, 2007]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        itok, ifeat = tiny.encode_image(pixels)
+        ttok, tfeat = tiny.encode_text(ids, mask)
+        assert itok.shape == (2, 49, cfg.vision.width) and ifeat.shape == (2, cfg.embed_dim)
+        assert ttok.shape == (2, 4, cfg.text.hidden_size) and tfeat.shape == (2, cfg.embed_dim)
+        torch.testing.assert_close(ifeat.norm(dim=-1), torch.ones(2))
+        torch.testing.assert_close(tfeat.norm(dim=-1), torch.ones(2))
+        assert tiny.fuse(ttok, mask, itok).shape == ttok.shape
+        assert tiny.itm_logits(ttok, mask, itok).shape == (2, 2)
+        assert tiny.mlm_logits(ids, mask, itok).shape == (2, 4, cfg.text.vocab_size)
+        # The first image token is the mean of the others.
+        torch.testing.assert_close(itok[:, 0], itok[:, 1:].mean(1))
+    with pytest.raises(ValueError, match="expected images"):
+        tiny.encode_image(torch.randn(1, 3, 224, 224))
+
+
+def test_fusion_is_bidirectional_and_ignores_padding(tiny):
+    torch.manual_seed(1)
+    itok = torch.randn(1, 49, tiny.config.vision.width)
+    ids = torch.tensor([[101, 1037, 2450, 1999, 2417]])
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        ttok, _ = tiny.encode_text(ids, mask)
+        fused = tiny.fuse(ttok, mask, itok)
+        ids2 = ids.clone()
+        ids2[0, -1] = 2630                                   # change the LAST token
+        fused2 = tiny.fuse(tiny.encode_text(ids2, mask)[0], mask, itok)
+        assert not torch.allclose(fused[0, 0], fused2[0, 0])  # [CLS] sees later tokens: not causal
+        padded = torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], 1)
+        pmask = (padded != 0).long()
+        fused_p = tiny.fuse(tiny.encode_text(padded, pmask)[0], pmask, itok)
+        torch.testing.assert_close(fused_p[:, :5], fused, atol=1e-5, rtol=1e-5)
+
+
+def test_save_load_round_trip(tiny, tmp_path):
+    save_model(tiny, tmp_path / "ckpt")
+    data = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert data["model"]["name"] == "aptm-tiny"
+    loaded = load_model(tmp_path / "ckpt").eval()
+    assert loaded.config == tiny.config
+    # tied weights are tied again after loading
+    assert loaded.text_encoder.cls.predictions.decoder.weight is \
+        loaded.text_encoder.bert.embeddings.word_embeddings.weight
+    pixels = torch.randn(2, 3, 384, 128)
+    ids = torch.tensor([[101, 1037, 2450, 0], [101, 1037, 2158, 2007]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        for m_a, m_b in [(tiny, loaded)]:
+            a_tok, a_feat = m_a.encode_image(pixels)
+            b_tok, b_feat = m_b.encode_image(pixels)
+            assert torch.equal(a_feat, b_feat)
+            assert torch.equal(m_a.mlm_logits(ids, mask, a_tok), m_b.mlm_logits(ids, mask, b_tok))
+            assert torch.equal(m_a.itm_logits(m_a.encode_text(ids, mask)[0], mask, a_tok),
+                               m_b.itm_logits(m_b.encode_text(ids, mask)[0], mask, b_tok))
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(UserError, match="no config.json"):
+        load_model(tmp_path)
+    (tmp_path / "config.json").write_text('{"format": "something-else"}')
+    with pytest.raises(UserError, match="not an aptm-train model config"):
+        load_model(tmp_path)
+
+
+def test_named_configs_and_validation():
+    assert named_config("aptm-mini").text.hidden_size == 384
+    assert named_config("aptm-mini").text.fusion_layer == 3
+    with pytest.raises(UserError, match="unknown model size"):
+        named_config("aptm-huge")
+    from dataclasses import replace
+    cfg = named_config("aptm-tiny")
+    with pytest.raises(UserError, match="img_size"):
+        replace(cfg, vision=replace(cfg.vision, img_size=(100, 100)))
+
+
+def test_tiny_is_about_a_million_parameters(tiny):
+    assert 0.8e6 < count_parameters(tiny) < 2e6

@@ -1,0 +1,146 @@
+"""The trainer end to end on aptm-tiny with tiny images: loss falls, export, kill + resume, 2 processes,
+and one-line user errors."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from aptm_train.train.cli_options import overrides
+from aptm_train.train.config import resolve
+from aptm_train.train.loop import train
+from mals_gen.errors import UserError
+
+from ._train_shards import train_keys, write_shards
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--config", "aptm-tiny", "--batch-size", "8", "--lr", "5e-4", "--log-every", "1",
+        "--set", "model_overrides.vision.img_size=[96,32]", "--set", "schedule.warmup_steps=2"]
+STEPS = 12
+
+
+def tiny_cfg(shards: Path, out: Path, **flags):
+    args = dict(shards=str(shards), out=str(out), config="aptm-tiny", batch_size=8, lr=5e-4, log_every=1,
+                max_steps=STEPS, save_every=4, workers=2) | flags
+    over = overrides(["model_overrides.vision.img_size=[96,32]", "schedule.warmup_steps=2"], **args)
+    return resolve("pretrain", None, over)
+
+
+def losses(run: Path) -> list[float]:
+    return [r["loss"] for r in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "loss" in r]
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    return write_shards(tmp_path_factory.mktemp("shards"), n=40)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same arithmetic as the OMP_NUM_THREADS=1 subprocess below
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def full_run(shards, tmp_path_factory, single_thread) -> Path:
+    run = tmp_path_factory.mktemp("full")
+    train(tiny_cfg(shards, run))
+    return run
+
+
+def test_pretrain_loss_falls_and_exports(full_run):
+    from aptm_train.model.checkpoint import load_model
+
+    curve = losses(full_run)
+    assert len(curve) == STEPS
+    assert sum(curve[-3:]) / 3 < sum(curve[:3]) / 3 - 0.3, curve
+    model = load_model(full_run / "model")                  # the exported folder rebuilds itself
+    assert model.config.vision.img_size == (96, 32)
+    assert (full_run / "best" / "best.json").is_file() and (full_run / "config.yaml").is_file()
+    record = json.loads((full_run / "log.jsonl").read_text().splitlines()[0])
+    assert {"lr", "samples_per_s", "itc_loss", "itm_loss", "mlm_loss", "iac_loss", "iam_loss", "mam_loss"} <= set(record)
+    assert any((full_run / "tb").iterdir())
+    kept = sorted(p.name for p in (full_run / "checkpoints").iterdir())
+    assert kept == ["step-00000004", "step-00000008", "step-00000012"]   # keep_last = 3
+
+
+def test_sigkill_then_resume_matches_uninterrupted(shards, full_run, tmp_path, single_thread):
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "aptm_train", "pretrain", "--shards", str(shards), "--out", str(run), *TINY,
+           "--max-steps", str(STEPS), "--save-every", "4", "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = run / "checkpoints" / "step-00000008" / "trainer_state.json"
+    deadline = time.time() + 150
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert marker.exists() and not (run / "model").exists(), "the run was not killed mid-way"
+    result = train(tiny_cfg(shards, run), resume=True)
+    assert result["step"] == STEPS
+    assert losses(run)[-1] == pytest.approx(losses(full_run)[-1], abs=1e-6)
+    from safetensors.torch import load_file
+    a, b = load_file(full_run / "model" / "model.safetensors"), load_file(run / "model" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_processes_see_each_pair_once(shards, tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "aptm_train", "pretrain", "--shards", str(shards), "--out", str(run), *TINY,
+           "--epochs", "1", "--batch-size", "4", "--workers", "1", "--set", "data.log_sample_keys=true"]
+    done = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = [k for f in sorted((run / "sample_keys").glob("epoch-0000-rank-*.txt")) for k in f.read_text().split()]
+    assert len({f.name for f in (run / "sample_keys").iterdir()}) == 2
+    assert len(seen) == len(set(seen)) and set(seen) == train_keys(40)
+    assert (run / "model" / "model.safetensors").is_file()
+
+
+def one_line(err: UserError) -> str:
+    text = str(err)
+    assert "\n" not in text
+    return text
+
+
+def test_user_errors_are_one_line(shards, full_run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError) as err:
+        train(tiny_cfg(tmp_path / "empty", tmp_path / "r1"))
+    assert "no .tar shards" in one_line(err.value)
+    bare = write_shards(tmp_path / "bare", n=20, with_attrs=False)
+    with pytest.raises(UserError) as err:
+        train(tiny_cfg(bare, tmp_path / "r2"))
+    assert "carry no attributes" in one_line(err.value)
+    with pytest.raises(UserError) as err:
+        resolve("pretrain", None, {"data": {"shards": "x", "shufle_buffer": 3}, "out": "o"})
+    assert "unknown key 'shufle_buffer'" in one_line(err.value)
+    with pytest.raises(UserError) as err:          # resume with another model size
+        train(tiny_cfg(shards, full_run, config="aptm-mini"), resume=True)
+    assert "aptm-tiny" in one_line(err.value) and "aptm-mini" in str(err.value)
+    with pytest.raises(UserError) as err:          # fine-tune a checkpoint of another size
+        over = overrides(None, shards=str(shards), out=str(tmp_path / "r3"), init=str(full_run / "model"),
+                         config="aptm-mini")
+        train(resolve("finetune", None, over))
+    assert "holds an aptm-tiny model" in one_line(err.value)
+
+
+def test_cli_prints_one_line_for_a_user_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = subprocess.run([sys.executable, "-m", "aptm_train", "pretrain", "--shards", str(tmp_path / "empty"),
+                           "--out", str(tmp_path / "run"), "--config", "aptm-tiny"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "no .tar shards" in done.stderr
