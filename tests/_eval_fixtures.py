@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests._train_shards import write_shards
@@ -29,3 +30,12 @@ def tiny_checkpoint(folder: Path, seed: int = 0) -> Path:
 def tiny_shards(folder: Path, n: int = 120) -> Path:
     """n samples, 10% test (one or two captions each), MALS attributes on every sample."""
     return write_shards(folder, n=n, per_tar=40)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core machine run fastest single-threaded (no thread contention)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

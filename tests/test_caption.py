@@ -194,6 +194,7 @@ def test_blip_from_local_folder(tmp_path, tiny_blip):
     settings = json.loads(rows[0]["caption_settings"])
     assert settings["num_beams"] == 3 and settings["no_repeat_ngram_size"] == 3
     assert settings["max_new_tokens"] == 8 and settings["prefix"] == "a picture of"
+    assert settings["device"] == "cpu" and settings["dtype"] == "float32" and settings["model"] == str(tiny_blip)
     stats = json.loads((tmp_path / "caption" / "stats.json").read_text())
     assert stats["dropped"] == {"no_image": 1, "bad_image": 1}
 
@@ -258,6 +259,19 @@ def test_vlm_draws_one_style_instruction_per_sample(tmp_path, tiny_llava):
     drawn = [json.loads(r["caption_settings"])["instruction"] for _, r in good]
     assert drawn == [captioners.draw_instruction(styles, plan.sample_seed(i)) for i, _ in good]
     assert len(set(drawn)) > 1
+
+
+def test_device_and_dtype_resolution():
+    import torch
+
+    if torch.cuda.is_available():
+        assert captioners.resolve_device("cuda").startswith("cuda:")
+    else:
+        with pytest.raises(UserError, match="pass --device cpu"):
+            captioners.resolve_device("cuda")
+    assert captioners.resolve_dtype("auto", "cpu") == torch.float32
+    with pytest.raises(UserError, match="unknown caption dtype"):
+        captioners.resolve_dtype("fp8", "cpu")
 
 
 def test_shipped_style_file_is_readable():

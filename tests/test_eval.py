@@ -15,7 +15,7 @@ from aptm_train.data.shards import open_shards
 from aptm_train.eval.encode import encode_texts, read_and_encode_split
 from aptm_train.eval.rerank import itm_per_query, rerank
 from aptm_train.eval.run import EvalConfig, build_encoder, run_eval
-from tests._eval_fixtures import tiny_checkpoint, tiny_shards
+from tests._eval_fixtures import one_thread, tiny_checkpoint, tiny_shards  # noqa: F401 (autouse fixture)
 from tests.conftest import REPO
 
 

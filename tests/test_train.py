@@ -96,7 +96,8 @@ def test_sigkill_then_resume_matches_uninterrupted(shards, full_run, tmp_path, s
 
 def test_two_processes_see_each_pair_once(shards, tmp_path):
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+    # On CPU, accelerate's torchrun launcher (--multi_gpu) starts the 2 processes; --cpu alone starts one.
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "-m", "aptm_train", "pretrain", "--shards", str(shards), "--out", str(run), *TINY,
            "--epochs", "1", "--batch-size", "4", "--workers", "1", "--set", "data.log_sample_keys=true"]

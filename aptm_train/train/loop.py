@@ -41,7 +41,10 @@ class Trainer:
         self.shards = setup.open_data(cfg)
         self.model_cfg = setup.model_config(cfg)
         self.checkpoint = self._checkpoint_to_resume(resume)
-        self.acc = Accelerator(mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
+        # cpu=True on a machine without CUDA lets torchrun-style launches (`accelerate launch
+        # --multi_gpu --num_processes 2`) form a gloo process group on CPU.
+        self.acc = Accelerator(mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False,
+                               cpu=not torch.cuda.is_available())
         set_seed(cfg.seed)
         model = setup.build_model(cfg, self.model_cfg, echo)
         self.tokenizer = build_tokenizer(self.model_cfg)

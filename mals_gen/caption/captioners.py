@@ -46,8 +46,8 @@ class PromptCaptioner:
     name = "prompt"
     needs_images = False
 
-    def settings(self) -> dict:
-        return {"source": "plan prompt"}
+    def runtime(self) -> dict:
+        return {}
 
     def caption(self, items: Sequence[CaptionItem]) -> list[CaptionResult]:
         return [CaptionResult(item.prompt) for item in items]
@@ -118,6 +118,11 @@ def load_image_text_model(model: str, device: str, dtype):
     return processor, net.to(device).eval()
 
 
+def _runtime(device: str, dtype) -> dict:
+    """Where the model ran, recorded with each caption (GPU and CPU decodes may differ slightly)."""
+    return {"device": device.split(":")[0], "dtype": str(dtype).removeprefix("torch.")}
+
+
 def _tokenizer(model: str):
     from transformers import AutoTokenizer
 
@@ -167,6 +172,9 @@ class BlipCaptioner:
             raise UserError(f"captioner model '{model}' takes no text prefix; pass --set prefix=''")
         self.strip = strip
         self.do_sample = settings["do_sample"]
+
+    def runtime(self) -> dict:
+        return _runtime(self.device, self.dtype)
 
     def caption(self, items: Sequence[CaptionItem]) -> list[CaptionResult]:
         import torch
@@ -229,6 +237,9 @@ class InstructionCaptioner:
         self.instructions = list(instructions)
         self.gen = generate_kwargs(settings)
         self.do_sample = settings["do_sample"]
+
+    def runtime(self) -> dict:
+        return _runtime(self.device, self.dtype)
 
     def caption(self, items: Sequence[CaptionItem]) -> list[CaptionResult]:
         import torch

@@ -92,7 +92,7 @@ def resolve_spec(cfg: CaptionConfig, plan: RunPlan) -> CaptionSpec:
             settings[key] = getattr(cfg, key)
     check_settings(settings)
     model = cfg.model or DEFAULT_MODELS[kind]
-    settings.update(model=model, preset=cfg.preset, batch_size=cfg.batch_size, dtype=cfg.dtype)
+    settings.update(model=model, preset=cfg.preset, batch_size=cfg.batch_size)
     instructions: tuple[str, ...] = ()
     if kind == "blip":
         settings["strip_prefix"] = cfg.strip_prefix
@@ -159,8 +159,8 @@ class _PartCaptions:
 
     def __init__(self, captioner, spec: CaptionSpec):
         self.captioner = captioner
-        self.settings = spec.settings
-        self.base = json.dumps(spec.settings, sort_keys=True)
+        self.settings = {**spec.settings, **captioner.runtime()}
+        self.base = json.dumps(self.settings, sort_keys=True)
         self.results: dict[str, tuple[str, str]] = {}  # key -> (caption, settings JSON)
         self.dropped = {"no_image": 0, "bad_image": 0, "empty_caption": 0}
 
