@@ -1,7 +1,6 @@
 """`mals run PRESET.yaml`: overrides, the resolved config, stage switches, resume; the quickstart."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from ._shard_fixtures import build_run
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "pipelines").glob("*.yaml"))
-STAGE_MODULES = ("mals_gen.generate.stage", "mals_gen.caption.stage", "mals_gen.attrs.stage",
-                 "mals_gen.filter.stage", "mals_gen.report")
 
 
 def test_presets_exist_and_resolve():
@@ -27,8 +24,8 @@ def test_presets_exist_and_resolve():
     for preset in PRESETS:
         data = resolve(preset)
         assert data["out"] and data["shard_out"] and data["generate"]["n"]
-        if not _missing(*STAGE_MODULES):  # every key is a real Config field of its stage
-            assert set(build_configs(data)) == {"generate", "caption", "attrs", "filter", "shard", "report"}
+        # every key is a real Config field of its stage
+        assert set(build_configs(data)) == {"generate", "caption", "attrs", "filter", "shard", "report"}
     quick = resolve(REPO / "pipelines/quickstart.yaml", ["generate.n=40", "filter.enabled=false"])
     assert quick["generate"]["n"] == 40 and quick["generate"]["backend"] == "sketch"
     assert quick["filter"]["enabled"] is False and quick["shard"]["samples_per_shard"] == 1000
@@ -72,12 +69,6 @@ def test_pipeline_with_stages_switched_off_shards_an_existing_run(tmp_path):
     assert f"{len(sizes)} already done" in again.output and "0 part(s) done now" in again.output
 
 
-def _missing(*modules: str) -> list[str]:
-    return [m for m in modules if importlib.util.find_spec(m) is None]
-
-
-# Skipped only while the generate stage has not landed (coordinator: remove the skip then).
-@pytest.mark.skipif(bool(_missing("mals_gen.generate.stage")), reason="generate stage not landed yet")
 def test_generate_then_shard_with_later_stages_off(tmp_path):
     out, shards = tmp_path / "run", tmp_path / "shards"
     off = [f"{s}.enabled=false" for s in ("caption", "attrs", "filter", "report")]
@@ -88,9 +79,6 @@ def test_generate_then_shard_with_later_stages_off(tmp_path):
     assert sum(json.loads((shards / "sizes.json").read_text()).values()) == 12
 
 
-# Skipped only while a stage of the quickstart has not landed (coordinator: remove once all have).
-@pytest.mark.skipif(bool(_missing(*STAGE_MODULES)),
-                    reason="a stage of the quickstart has not landed yet")
 def test_quickstart_end_to_end_tiny(tmp_path):
     import webdataset as wds
 

@@ -64,6 +64,8 @@ def run(command: str, config_file: str | None, resume: bool, over: dict) -> None
 
     cfg = resolve(command, config_file, over)
     result = train(cfg, resume=resume)
+    if not result["main_process"]:
+        return
     last = result.get("last") or {}
     loss = f"loss {last['loss']:.4f}, " if "loss" in last else ""
     best = result.get("best_val_r1")

@@ -115,7 +115,8 @@ class Trainer:
             setup_export(self, self.run / "model")
         self.acc.wait_for_everyone()
         self.acc.end_training()
-        return {"step": self.state["step"], "last": last, "best_val_r1": self.state["best_val_r1"]}
+        return {"step": self.state["step"], "last": last, "best_val_r1": self.state["best_val_r1"],
+                "main_process": self.acc.is_main_process}
 
     def run_epoch(self) -> dict | None:
         cfg, st = self.cfg, self.state
