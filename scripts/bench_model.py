@@ -4,7 +4,8 @@ CPU: aptm-tiny and aptm-mini. GPU (when available): aptm-base at batch 32, 384x1
 (the original trains in fp32), with peak memory. The baseline (fp32) runs in the same process and
 the table prints the ratio.
 
-    .venv/bin/python scripts/bench_model.py [--batch 8] [--steps 3] [--sizes aptm-tiny,aptm-mini] [--gpu-only]
+    .venv/bin/python scripts/bench_model.py [--batch 8] [--steps 3] [--sizes aptm-tiny,aptm-mini]
+                                            [--threads N] [--gpu-only]
 """
 from __future__ import annotations
 
@@ -82,7 +83,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--sizes", default="aptm-tiny,aptm-mini")
     ap.add_argument("--gpu-only", action="store_true")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads (0 = torch default); on a shared machine 1 avoids OpenMP spin contention")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     plan = [] if args.gpu_only else [(n, "cpu", args.batch) for n in args.sizes.split(",")]
     if torch.cuda.is_available():
         plan.append(("aptm-base", "cuda", 32))

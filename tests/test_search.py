@@ -49,7 +49,7 @@ def test_index_is_reused_until_the_gallery_changes(env, tmp_path):
 
 
 def test_search_reranks_candidates_by_itm(env, tmp_path):
-    ckpt, folder, shards, enc = env
+    _, folder, shards, enc = env
     gal = open_gallery(folder)
     index, _ = build_or_load_index(enc, gal, "x", tmp_path / "i.npz", echo=lambda *_: None)
     hits = search(enc, index, gal, "a man in a red shirt", top=6, rerank=4)

@@ -114,7 +114,8 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
         meta = json.loads(sample["json"])
         if meta.get("split", "train") != spec.split:
             continue
-        offsets = spec.layout.get(url)
+        # resampled mode may read one tar twice in a row, so it numbers nothing (it needs no numbers)
+        offsets = spec.layout.get(url) if spec.mode == "exact" else None
         n_captions = max(1, len(meta.get("captions") or []))
         if offsets is not None:
             if index + 1 >= len(offsets) or offsets[index + 1] - offsets[index] != n_captions:

@@ -16,7 +16,7 @@ Metrics (spec/method.md, PA-100K), with label 1 as "positive":
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

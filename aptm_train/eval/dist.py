@@ -39,7 +39,6 @@ def init_dist(device: torch.device) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
-    rank = int(os.environ.get("RANK", "0"))
     if not torch_dist.is_initialized():
         if "MASTER_ADDR" not in os.environ:
             raise UserError("WORLD_SIZE > 1 but MASTER_ADDR is not set; launch with `torchrun` or "

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import numpy as np
 import torch

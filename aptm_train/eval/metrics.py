@@ -15,8 +15,8 @@ image is an input error (spec: "not a zero").
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -117,7 +117,7 @@ def summarize(ranks: QueryRanks, ks: Sequence[int] = (1, 5, 10)) -> dict[str, fl
     out = {f"R@{k}": 100.0 * float(np.mean(ranks.first_rank <= k)) for k in ks}
     out["mAP"] = 100.0 * float(np.mean(ranks.ap))
     out["mINP"] = 100.0 * float(np.mean(ranks.inp))
-    out["queries"] = int(len(ranks.ap))
+    out["queries"] = len(ranks.ap)
     return out
 
 
@@ -144,7 +144,7 @@ def chance_metrics(query_ids: Sequence, gallery_ids: Sequence, *, ks: Sequence[i
         raise UserError(f"query {int(np.argmax(n_rel == 0))} has no relevant gallery image; check the split's person ids")
     per_n = {int(n): _chance_one(int(n), n_g, ks) for n in np.unique(n_rel)}
     out = {key: float(np.mean([per_n[int(n)][key] for n in n_rel])) for key in per_n[int(n_rel[0])]}
-    out["queries"] = int(len(n_rel))
+    out["queries"] = len(n_rel)
     return out
 
 

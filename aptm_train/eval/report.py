@@ -33,9 +33,9 @@ def retrieval_table(result: RetrievalResult) -> str:
 
 
 def attribute_table(name: str, metrics: dict) -> str:
-    lines = [f"{name}: mA {metrics['mA']:.2f}  Accuracy {metrics['accuracy']:.2f}  Precision "
-             f"{metrics['precision']:.2f}  Recall {metrics['recall']:.2f}  F1 {metrics['f1']:.2f}  "
-             f"({metrics['images']:,} images)",
+    lines = [(f"{name}: mA {metrics['mA']:.2f}  Accuracy {metrics['accuracy']:.2f}  Precision "
+              f"{metrics['precision']:.2f}  Recall {metrics['recall']:.2f}  F1 {metrics['f1']:.2f}  "
+              f"({metrics['images']:,} images)"),
              f"{'attribute':<22}{'known':>7}{'pos':>7}{'neg':>7}{'TPR':>8}{'TNR':>8}{'mA':>8}{'acc':>8}"]
     for r in metrics["per_attribute"]:
         lines.append(f"{r['attribute']:<22}{r['known']:>7}{r['positives']:>7}{r['negatives']:>7}"
@@ -108,8 +108,8 @@ def write_html(path: Path, data: SplitData, result: RetrievalResult, mode: str, 
     chosen = sorted(random.Random(seed).sample(range(len(qids)), min(samples, len(qids))))
     m = result.metrics[mode]
     parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif}figure{display:inline-block;margin:2px;padding:0}"
-             "figcaption{font-size:10px;text-align:center}.q{margin:14px 0}.own{border-color:#888}</style>",
+             ("<style>body{font-family:sans-serif}figure{display:inline-block;margin:2px;padding:0}"
+              "figcaption{font-size:10px;text-align:center}.q{margin:14px 0}</style>"),
              f"<h2>{html.escape(title)} - ordering {mode}</h2><p>"
              + " &nbsp; ".join(f"{c} {m[c]:.2f}" for c in RETRIEVAL_COLUMNS)
              + " &nbsp; (green frame = same person as the query)</p>"]

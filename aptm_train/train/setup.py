@@ -62,7 +62,7 @@ def build_model(cfg: TrainConfig, model_cfg, echo):
         from ..model.pretrained import load_pretrained
 
         for report in load_pretrained(model, vision=model_cfg.pretrained_vision, text=model_cfg.pretrained_text):
-            echo(f"pretrained: {report}")
+            echo(f"pretrained: {report.summary()}")
     return model
 
 

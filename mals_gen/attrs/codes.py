@@ -5,16 +5,15 @@ tuples, so every word gets an int code and every payload a flat table indexed by
 `CBIT`, `NCLS`, ...). Label evidence is packed into one int per strength: slot s, value v is bit
 `2 * s + v` (`bit(s, v)`), so a noun's implications are one precomputed OR.
 
-`batch_codes(texts)` gives the token codes of many captions from a handful of C-level calls:
-one `lower()` and one `split()` over the joined batch, a memo from whitespace chunk ("shirt,")
-to its codes, and a numpy pass that finds the few places where a multi-word term ("t shirt",
-"on his back") may start. The result is exactly `lexicon.tokenize` of each caption, as codes.
+`batch_codes(texts)` gives the token codes of many captions from a handful of C-level calls
+over the joined batch (ASCII: translate, split, a memo from token to code). Multi-word terms
+("t shirt", "on his back") are joined in code space by `resolve`, which the miner calls where a
+term can start; together this is exactly `lexicon.tokenize`, as codes.
 """
 from __future__ import annotations
 
+import re
 from itertools import chain
-
-import numpy as np
 
 from . import lexicon as L
 
@@ -94,80 +93,108 @@ for _c in range(N_CODES):
 UPPER_NOUN = [KIND[_c] == L.NOUN and NCLS[_c] == L.UPPER for _c in range(N_CODES)]
 
 
-# --- whitespace chunk -> codes -----------------------------------------------------------------
-class _ChunkCodes(dict):
-    """Memo: lowercased whitespace-free chunk ("shirt," or "t-shirt") -> its token codes."""
+# --- tokenising a batch --------------------------------------------------------------------------
+class _Memo(dict):
+    """token or whitespace chunk -> code(s); unknown keys are worked out once and remembered."""
 
-    def __missing__(self, chunk: str) -> tuple[int, ...]:
-        codes = tuple(CODE.get(t, UNK) for t in _TOKEN_RE.findall(chunk))
+    def __init__(self, initial: dict, compute):
+        super().__init__(initial)
+        self._compute = compute
+
+    def __missing__(self, key):
+        value = self._compute(key)
         if len(self) < _MEMO_LIMIT:
-            self[chunk] = codes
-        return codes
+            self[key] = value
+        return value
 
 
-_TOKEN_RE = __import__("re").compile(L.TOKEN_RE.pattern + "|" + SEP_CHAR)
-_CHUNKS = _ChunkCodes()
+_TOKEN_RE = re.compile(L.TOKEN_RE.pattern + "|" + SEP_CHAR)
+# str path (any text): whitespace chunk ("shirt," / "t-shirt") -> tuple of codes
+_CHUNKS = _Memo({}, lambda chunk: tuple(CODE.get(t, UNK) for t in _TOKEN_RE.findall(chunk)))
+# ASCII path: one byte token -> code
+_BYTE_CODES = _Memo({w.encode(): c for w, c in CODE.items()}, lambda token: UNK)
+_PUNCT = [bytes([ch]) for ch in b".,;:!?()&"]
+# bytes.translate table: A-Z -> a-z, token characters kept, everything else a space.
+_TABLE = bytearray(b" " * 256)
+for _ch in range(ord("a"), ord("z") + 1):
+    _TABLE[_ch] = _TABLE[_ch - 32] = _ch
+for _ch in b".,;:!?()&" + SEP_CHAR.encode():
+    _TABLE[_ch] = _ch
+_TABLE = bytes(_TABLE)
+
+
+def batch_codes(texts: list[str]) -> list[int] | None:
+    """Raw token codes of all `texts`, each followed by SEP; None if a text holds SEP_CHAR.
+
+    Multi-word terms are not joined here: the miner joins them as it meets them (`resolve`)."""
+    joined = f" {SEP_CHAR} ".join(texts) + f" {SEP_CHAR}"
+    if joined.count(SEP_CHAR) != len(texts):
+        return None
+    if joined.isascii():  # the common case: bytes ops, every split token is one token
+        data = joined.encode("ascii").translate(_TABLE)
+        for p in _PUNCT:
+            if p in data:
+                data = data.replace(p, b" " + p + b" ")
+        return list(map(_BYTE_CODES.__getitem__, data.split()))
+    return list(chain.from_iterable(map(_CHUNKS.__getitem__, joined.lower().split())))
+
+
+def text_codes(text: str) -> list[int]:
+    """Raw codes of one caption followed by SEP, for any text (SEP_CHAR inside is a separator)."""
+    codes = [CODE.get(t, UNK) for t in L.TOKEN_RE.findall(text.lower())]
+    codes.append(SEP)
+    return codes
 
 
 # --- multi-word terms in code space ------------------------------------------------------------
 def _phrase_tables():
-    """first code -> [(rest codes, replacement codes)] longest first, and a (first, second) filter."""
+    """first code -> [(rest codes, replacement codes)] longest first; (first, second) pairs."""
     table: dict[int, list[tuple[list[int], list[int]]]] = {}
     for phrase, repl in sorted(L.PHRASES.items(), key=lambda kv: -len(kv[0].split())):
         first, *rest = phrase.split()
         table.setdefault(CODE[first], []).append(([CODE[w] for w in rest], [CODE[w] for w in repl.split()]))
-    firsts = sorted(table)
-    first_idx = np.full(N_CODES, -1, dtype=np.int64)
-    first_idx[firsts] = np.arange(len(firsts))
-    pair = np.zeros((len(firsts) + 1, N_CODES), dtype=bool)  # last row: "not a first word"
-    for code, options in table.items():
-        for rest, _ in options:
-            pair[first_idx[code], rest[0]] = True
-    first_idx[first_idx < 0] = len(firsts)
-    return table, first_idx, pair
+    # The miner's loop looks for terms at every token it visits; `tokenize` never rescans a
+    # replacement, so a replacement's later tokens must not start a term.
+    assert not any(CODE[w] in table for r in L.PHRASES.values() for w in r.split()[1:])
+    pairs = {first * N_CODES + rest[0] for first, options in table.items() for rest, _ in options}
+    return table, [c in table for c in range(N_CODES)], pairs
 
 
-_PHRASES, _FIRST_IDX, _PAIR = _phrase_tables()
+PHRASES, PHRASE_FIRST, PHRASE_PAIRS = _phrase_tables()
 
 
-def _join_phrases(codes: list[int]) -> list[int]:
-    """Replace multi-word terms, left to right, longest first (as `lexicon.tokenize` does)."""
-    arr = np.fromiter(codes, dtype=np.int64, count=len(codes))
-    # (first word, second word) of some term: the only places worth a look. The batch ends with
-    # SEP, which starts no term, so `pos + 1` stays inside.
-    pos = np.flatnonzero(_PAIR[_FIRST_IDX[arr[:-1]], arr[1:]]).tolist()
-    if not pos:
-        return codes
-    pieces: list[list[int]] = []
-    done = 0  # codes before this index are emitted or consumed
-    for p in pos:
-        if p < done:
-            continue  # inside a term already joined
-        for rest, repl in _PHRASES[codes[p]]:
-            end = p + 1 + len(rest)
-            if codes[p + 1:end] == rest:
-                pieces.append(codes[done:p])
-                pieces.append(repl)
-                done = end
+def resolve(cc: list[int], j: int) -> int:
+    """Join the multi-word term starting at cc[j], if any, in place; return the code now at j.
+
+    Same rule as `lexicon.tokenize`: longest term first; the replacement is not rescanned, but a
+    term replaced by nothing ("button up") lets the next token start one."""
+    c = cc[j]
+    while PHRASE_FIRST[c]:
+        for rest, repl in PHRASES[c]:
+            end = j + 1 + len(rest)
+            if cc[j + 1:end] == rest:
+                cc[j:end] = repl
                 break
-    if not pieces:
-        return codes
-    pieces.append(codes[done:])
-    return list(chain.from_iterable(pieces))
+        else:
+            return c
+        if repl:
+            return repl[0]
+        c = cc[j]
+    return c
 
 
-def batch_codes(texts: list[str]) -> list[int] | None:
-    """Token codes of all `texts`, each caption followed by SEP; None if a text holds SEP_CHAR."""
-    joined = f" {SEP_CHAR} ".join(texts)
-    if joined.count(SEP_CHAR) != len(texts) - 1:
-        return None
-    chunks = (joined + " " + SEP_CHAR).lower().split()
-    codes = list(chain.from_iterable(map(_CHUNKS.__getitem__, chunks)))
-    return _join_phrases(codes)
-
-
-def text_codes(text: str) -> list[int]:
-    """Codes of one caption followed by SEP, for any text (SEP_CHAR inside is just a separator)."""
-    codes = [CODE.get(t, UNK) for t in L.TOKEN_RE.findall(text.lower())]
-    codes.append(SEP)
-    return _join_phrases(codes)
+def peek(cc: list[int], j: int) -> int:
+    """The code `resolve(cc, j)` will leave at j, without changing cc (for look-aheads)."""
+    c = cc[j]
+    while PHRASE_FIRST[c]:
+        for rest, repl in PHRASES[c]:
+            end = j + 1 + len(rest)
+            if cc[j + 1:end] == rest:
+                break
+        else:
+            return c
+        if repl:
+            return repl[0]
+        j = end
+        c = cc[j]
+    return c

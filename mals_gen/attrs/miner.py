@@ -35,6 +35,7 @@ _NEG_SPAN = 7  # a negation covers the tokens up to this many positions after it
 
 KIND, CBIT, PV, GBIT, NCLS, NLEM = C.KIND, C.CBIT, C.PV, C.GBIT, C.NCLS, C.NLEM
 GEX, GIM, GSKIRT, GLEG, NEXTC, UPPER_NOUN = C.GEX, C.GIM, C.GSKIRT, C.GLEG, C.NEXTC, C.UPPER_NOUN
+PHRASE_FIRST, PHRASE_PAIRS, N_CODES, resolve = C.PHRASE_FIRST, C.PHRASE_PAIRS, C.N_CODES, C.resolve
 (UNK, COLOUR, TONE, LEN, PATTERN, SLEEVED, SLEEVELESS, NOUN, AND, LINK, SKIP, WEARV, CARRYV, NEG, END,
  STOP, DET, PRON, BOUND, COMMA, IN) = (C.UNK, L.COLOUR, L.TONE, L.LEN, L.PATTERN, L.SLEEVED, L.SLEEVELESS,
                                       L.NOUN, L.AND, L.LINK, L.SKIP, L.WEARV, L.CARRYV, L.NEG, L.END, L.STOP,
@@ -90,8 +91,10 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
     neg_until, neg_acc, last_neg = -1, False, False
     lastg, lastg_i = None, -99
     i = -1
-    for c in cc:
+    for c in cc:  # `resolve` splices terms into cc at the iterator's position
         i += 1
+        if PHRASE_FIRST[c] and c * N_CODES + cc[i + 1] in PHRASE_PAIRS:
+            c = resolve(cc, i)  # "t shirt" -> tshirt, "on his back" -> onback
         k = KIND[c]
         if k == UNK:
             gap += 1
@@ -130,7 +133,7 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
                     lastg, lastg_i = rec, i
                 last_rec = rec
             elif cls in _ACC_BITS:
-                bits = _BACKPACK_BITS if cls == L.BAG and cc[i + 1] == C.ONBACK else _ACC_BITS[cls]
+                bits = _BACKPACK_BITS if cls == L.BAG and _next(cc, i) == C.ONBACK else _ACC_BITS[cls]
                 ex |= bits[negated]
                 last_rec = None
             elif cls == SLEEVE:
@@ -139,7 +142,7 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
                 elif 0 <= plen < 2:
                     ex |= _SLV[plen]
                 plen = -1
-                if UPPER_NOUN[cc[i + 1]]:
+                if UPPER_NOUN[_next(cc, i)]:
                     continue  # "short sleeve shirt": the colours belong to the shirt
                 if pc and lastg is not None and lastg[0] == UPPER:
                     lastg[1] |= pc
@@ -154,7 +157,7 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
                     ex |= _HAIR_SHORT
                 elif cls == L.BAREHEAD:
                     ex |= _NO_HAT
-                elif cls != L.ABSORB and i - lastg_i <= _RECENT and lastg is not None or cls == L.ANYTHING:
+                elif cls != L.ABSORB:  # shoes, bags' straps, the street: no evidence
                     ex = _detail(cls, c, ex, pc, lastg if i - lastg_i <= _RECENT else None, negated, cctx)
                 last_rec = None
             last_neg = negated
@@ -173,7 +176,7 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
             link = False
             ex |= GBIT[c]
         elif k == AND or k == COMMA:
-            nxt = NEXTC[cc[i + 1]]
+            nxt = NEXTC[_next(cc, i)]
             if nxt == 0:
                 continue  # "red and white", "red, white and blue": the phrase goes on
             if pstart:
@@ -230,6 +233,12 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
     if pstart:
         ex, outfit = _flush(ex, outfit, pc, plen, pb_cls, pb_rec, pneg, pout)
     return finish(ex, im, garments, outfit, legwear, skirtlike)
+
+
+def _next(cc: list[int], i: int) -> int:
+    """The code of the token after i (a multi-word term there counts as joined)."""
+    c = cc[i + 1]
+    return C.peek(cc, i + 1) if PHRASE_FIRST[c] else c
 
 
 def _detail(cls: int, c: int, ex: int, pc: int, rec, negated: bool, cctx: bool) -> int:

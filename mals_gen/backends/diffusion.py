@@ -9,31 +9,9 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+from ..devices import resolve_device, resolve_dtype
 from ..errors import UserError
 from .base import SampleRequest, SampleResult
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        # one process per GPU under `accelerate launch` / torchrun: LOCAL_RANK picks the card
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    return "cpu"
-
-
-def resolve_dtype(dtype: str, device: str):
-    import torch
-
-    if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    names = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
-             "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-    if dtype not in names:
-        raise UserError(f"unknown --dtype {dtype!r}; choose auto, float32, float16 or bfloat16")
-    return names[dtype]
 
 
 def load_pipeline(model: str, torch_dtype):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..devices import resolve_device, resolve_dtype
 from ..errors import UserError
 from .presets import generate_kwargs
 
@@ -59,36 +60,6 @@ class PromptCaptioner:
 def _load_error(model: str) -> UserError:
     return UserError(f"cannot load captioner model '{model}' (no hub access and no such local folder): "
                      "pass --model FOLDER or --captioner prompt")
-
-
-def resolve_device(device: str) -> str:
-    """'auto' -> cuda when visible; one process per GPU takes cuda:LOCAL_RANK (accelerate, torchrun)."""
-    import torch
-
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise UserError(f"unknown caption device {device!r}; pass --device cpu or --device cuda")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda was asked for but no CUDA GPU is visible; pass --device cpu")
-        if device == "cuda":
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return device
-
-
-def resolve_dtype(dtype: str, device: str):
-    """'auto' -> bfloat16 on GPU (float16 where bf16 is missing), float32 on CPU."""
-    import torch
-
-    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if dtype == "auto":
-        if not device.startswith("cuda"):
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if dtype not in names:
-        raise UserError(f"unknown caption dtype {dtype!r}; choose auto, {', '.join(names)}")
-    return names[dtype]
 
 
 def load_image_text_model(model: str, device: str, dtype):

@@ -40,6 +40,7 @@ from PIL import Image
 
 from ..config import from_mapping, to_dict
 from ..contract import FILTER_SCHEMA
+from ..devices import resolve_device
 from ..errors import UserError
 from ..fsutil import write_json_atomic
 from ..manifest import read_part, write_part
@@ -106,11 +107,8 @@ def resolve_config(cfg: FilterConfig, backend: str | None) -> FilterConfig:
         pretrained = ""
     elif pretrained == "auto":
         pretrained = _default_tag(clip_model)
-    device = cfg.device
-    if device == "auto":
-        import torch
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return replace(cfg, detector=detector, clip_model=clip_model, clip_pretrained=pretrained, device=device)
+    return replace(cfg, detector=detector, clip_model=clip_model, clip_pretrained=pretrained,
+                   device=resolve_device(cfg.device))
 
 
 def _default_tag(model: str) -> str:

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make demo`, after pretraining: evaluate on the quickstart test split (R@1/5/10, mAP, mINP next to
+# the chance level), then search the quickstart shards with a sentence.
+#   bash scripts/demo_eval.sh [CHECKPOINT] [SHARDS]
+# CHECKPOINT defaults to the newest training run under runs/ that holds best/ or model/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+SHARDS=${2:-shards/quickstart}
+CKPT=${1:-}
+if [ -z "$CKPT" ]; then
+  CKPT=$(ls -dt runs/*/best runs/*/model 2>/dev/null | while read -r d; do
+           [ -f "$d/config.json" ] && { echo "$d"; break; }; done || true)
+fi
+if [ -z "$CKPT" ]; then
+  echo "demo_eval: no trained checkpoint under runs/ (train one first, e.g. aptm-train pretrain)" >&2
+  exit 1
+fi
+OUT=$(dirname "$CKPT")/eval
+echo "== eval: $CKPT on $SHARDS (test split) =="
+$BIN/aptm-train eval --checkpoint "$CKPT" --shards "$SHARDS" --split test --mode all \
+  --out "$OUT" --rankings --html --no-progress
+echo "== search: \"a man in a red shirt\" over $SHARDS =="
+$BIN/aptm-train search --checkpoint "$CKPT" --gallery "$SHARDS" --top 10 --no-progress \
+  --png "$OUT/search_red_shirt.png" --html "$OUT/search_red_shirt.html" "a man in a red shirt"
