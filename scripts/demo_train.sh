@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 SHARDS=${DEMO_SHARDS:-shards/quickstart}
 RUN=${DEMO_TRAIN_RUN:-runs/quickstart-pretrain}
-STEPS=${DEMO_TRAIN_STEPS:-60}
+STEPS=${DEMO_TRAIN_STEPS:-30}
 rm -rf "$RUN"
 $BIN/aptm-train pretrain --shards "$SHARDS" --config aptm-mini --out "$RUN" --max-steps "$STEPS" \
   --batch-size 8 --workers 1 --lr 1e-4 --log-every 5 --save-every "$STEPS" --eval-every "$STEPS" \

@@ -145,3 +145,12 @@ def test_cli_prints_one_line_for_a_user_error(tmp_path):
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "no .tar shards" in done.stderr
+
+
+def test_finetune_from_an_exported_model_uses_eda(shards, full_run, tmp_path, single_thread):
+    over = overrides(["data.num_workers=0"], shards=str(shards), out=str(tmp_path / "ft"),
+                     init=str(full_run / "model"), max_steps=2, batch_size=8, log_every=1)
+    result = train(resolve("finetune", None, over))
+    record = json.loads((tmp_path / "ft" / "log.jsonl").read_text().splitlines()[0])
+    assert result["step"] == 2 and {"itc_eda_loss", "itm_eda_loss"} <= set(record)
+    assert "iac_loss" not in record                       # the attribute stream is off in fine-tuning

@@ -19,6 +19,7 @@ C-level calls into int codes, and the pass is one flat function over locals and 
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 
 import numpy as np
@@ -76,8 +77,12 @@ def _flush(ex: int, outfit: int, pc: int, plen: int, pb_cls, pb_rec, pneg: bool,
     return ex, outfit
 
 
-def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (speed)
-    """Labels of one caption from its codes `cc` (ending with SEP) as 27 int8 bytes."""
+def _mine(cc: list[int], *, KIND=KIND, NCLS=NCLS, GBIT=GBIT, CBIT=CBIT, NEXTC=NEXTC,
+          PHRASE_FIRST=PHRASE_FIRST, PHRASE_PAIRS=PHRASE_PAIRS, finish=finish, _flush=_flush) -> bytes:
+    """Labels of one caption from its codes `cc` (ending with SEP) as 27 int8 bytes.
+
+    One flat loop over locals: this is the hot path of the stage (the tables are bound as
+    defaults so they are fast locals; the kinds are tested most frequent first)."""
     ex = im = outfit = 0
     garments: dict[str, list] = {}  # lemma -> [class, colour bits, uncertain, is legwear]
     legwear = skirtlike = False
@@ -90,26 +95,14 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
     link = octx = cctx = False  # linked back / outfit context ("wearing") / carry context
     neg_until, neg_acc, last_neg = -1, False, False
     lastg, lastg_i = None, -99
-    i = -1
-    for c in cc:  # `resolve` splices terms into cc at the iterator's position
-        i += 1
+    for i, c in enumerate(cc):  # `resolve` splices terms into cc at the iterator's position
         if PHRASE_FIRST[c] and c * N_CODES + cc[i + 1] in PHRASE_PAIRS:
             c = resolve(cc, i)  # "t shirt" -> tshirt, "on his back" -> onback
         k = KIND[c]
-        if k == UNK:
-            gap += 1
-            link = octx = False
-            if pstart and gap > 3:
-                ex, outfit = _flush(ex, outfit, pc, plen, pb_cls, pb_rec, pneg, pout)
-                pc, ptone, plen, ppat, pstart = 0, False, -1, 0, False
-        elif k == NOUN:
+        if k == NOUN:
             cls = NCLS[c]
             negated = i < neg_until
-            if cls == PERSON:
-                if not negated:
-                    ex |= GBIT[c]
-                last_rec = None
-            elif FIRST_GARMENT <= cls <= LAST_GARMENT:
+            if FIRST_GARMENT <= cls <= LAST_GARMENT:
                 lemma = NLEM[c]
                 rec = garments.get(lemma)
                 if (not negated or neg_acc) and not cctx:
@@ -132,6 +125,10 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
                         ex |= _LLEN[plen]
                     lastg, lastg_i = rec, i
                 last_rec = rec
+            elif cls == PERSON:
+                if not negated:
+                    ex |= GBIT[c]
+                last_rec = None
             elif cls in _ACC_BITS:
                 bits = _BACKPACK_BITS if cls == L.BAG and _next(cc, i) == C.ONBACK else _ACC_BITS[cls]
                 ex |= bits[negated]
@@ -165,18 +162,27 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
             pc, ptone, plen, ppat, pstart = 0, False, -1, 0, False
             link = True
             gap = 0
-        elif k == COLOUR:
-            if not pstart:
-                pstart, pb_cls, pb_rec, pout, pneg = True, last_cls if link else None, last_rec, octx, i < neg_until
-            pc |= CBIT[c]
         elif k == DET:
             if pstart:
                 ex, outfit = _flush(ex, outfit, pc, plen, pb_cls, pb_rec, pneg, pout)
                 pc, ptone, plen, ppat, pstart = 0, False, -1, 0, False
             link = False
             ex |= GBIT[c]
+        elif k == COLOUR:
+            if not pstart:
+                pstart, pb_cls, pb_rec, pout, pneg = True, last_cls if link else None, last_rec, octx, i < neg_until
+            pc |= CBIT[c]
+        elif k == UNK:
+            gap += 1
+            link = octx = False
+            if pstart and gap > 3:
+                ex, outfit = _flush(ex, outfit, pc, plen, pb_cls, pb_rec, pneg, pout)
+                pc, ptone, plen, ppat, pstart = 0, False, -1, 0, False
+        elif k == SKIP:
+            pass
         elif k == AND or k == COMMA:
-            nxt = NEXTC[_next(cc, i)]
+            nxt = cc[i + 1]
+            nxt = NEXTC[C.peek(cc, i + 1) if PHRASE_FIRST[nxt] else nxt]
             if nxt == 0:
                 continue  # "red and white", "red, white and blue": the phrase goes on
             if pstart:
@@ -196,8 +202,6 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
                 plen = PV[c]
             elif PV[c] > ppat:
                 ppat = PV[c]
-        elif k == SKIP:
-            pass
         elif k == SLEEVED:
             if 0 <= plen < 2:
                 ex |= _SLV[plen]
@@ -214,22 +218,22 @@ def _mine(cc: list[int]) -> bytes:  # noqa: C901 - one flat pass is the point (s
                 octx = True
                 continue
             link = False
-            if k == WEARV:
-                octx, cctx = True, False
-            elif k == CARRYV:
-                octx, cctx = False, True
-            elif k == NEG:
-                neg_until, neg_acc = i + _NEG_SPAN, False
-            elif k == PRON:
-                ex |= GBIT[c]
-                octx = cctx = False
-            elif k == END or k == BOUND:
+            if k == END or k == BOUND:
                 neg_until = -1
                 octx = cctx = False
                 if k == END:
                     last_cls = None
-            else:  # STOP
+            elif k == STOP:
                 octx = False
+            elif k == PRON:
+                ex |= GBIT[c]
+                octx = cctx = False
+            elif k == WEARV:
+                octx, cctx = True, False
+            elif k == CARRYV:
+                octx, cctx = False, True
+            else:  # NEG
+                neg_until, neg_acc = i + _NEG_SPAN, False
     if pstart:
         ex, outfit = _flush(ex, outfit, pc, plen, pb_cls, pb_rec, pneg, pout)
     return finish(ex, im, garments, outfit, legwear, skirtlike)
@@ -276,8 +280,16 @@ def mine_many(texts: Iterable[str]) -> np.ndarray:
         return np.zeros((0, NUM_MALS_ATTRIBUTES), dtype=np.int8)
     unique = list(dict.fromkeys(texts))
     rows: list[bytes] = []
-    for s in range(0, len(unique), _BATCH):
-        rows.extend(_mine_batch(unique[s:s + _BATCH]))
+    # The pass makes short-lived lists and dicts by the million and never a cycle: the cyclic
+    # GC's passes over the memos would cost ~5% for nothing.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        for s in range(0, len(unique), _BATCH):
+            rows.extend(_mine_batch(unique[s:s + _BATCH]))
+    finally:
+        if gc_was_on:
+            gc.enable()
     if len(unique) < len(texts):
         by_text = dict(zip(unique, rows))
         rows = [by_text[t] for t in texts]
