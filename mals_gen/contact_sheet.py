@@ -5,8 +5,8 @@ Used by `mals inspect`, `mals report` and the sketch gallery, so every picture o
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 

@@ -14,7 +14,7 @@ import pandas as pd
 from PIL import Image
 
 from .contact_sheet import save_contact_sheet
-from .contract import MALS_ATTRIBUTE_NAMES, STAGE_ORDER, UPPER_COLOURS, LOWER_COLOURS
+from .contract import LOWER_COLOURS, MALS_ATTRIBUTE_NAMES, STAGE_ORDER, UPPER_COLOURS
 from .manifest import load_manifest
 from .plan import load_plan
 from .runner import DONE_SUFFIX
@@ -43,9 +43,9 @@ def describe_attrs(vec) -> str:
         return ""
     vec = np.asarray(vec)
     words = []
-    names = dict(gender=("woman", "man"), age=("child", "adult"), hair=("short hair", "long hair"),
-                 sleeve=("long sleeves", "short sleeves"), lower_length=("long lower", "short lower"),
-                 lower_type=("dress/skirt", "pants/shorts"))
+    names = {"gender": ("woman", "man"), "age": ("child", "adult"), "hair": ("short hair", "long hair"),
+             "sleeve": ("long sleeves", "short sleeves"), "lower_length": ("long lower", "short lower"),
+             "lower_type": ("dress/skirt", "pants/shorts")}
     for i, name in enumerate(MALS_ATTRIBUTE_NAMES[:10]):
         if vec[i] < 0:
             continue

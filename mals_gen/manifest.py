@@ -5,8 +5,8 @@ schemas in `contract.py`). `load_manifest` joins the stages, so upstream columns
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pandas as pd
 import pyarrow as pa

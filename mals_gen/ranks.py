@@ -23,6 +23,9 @@ class Ranks:
         return part_index % self.world_size == self.rank
 
 
+ONE_PROCESS = Ranks()  # the default everywhere: a lone process is rank 0 of 1
+
+
 def resolve_ranks(rank: int | None = None, world_size: int | None = None, env=None) -> Ranks:
     env = os.environ if env is None else env
     if rank is None or world_size is None:

@@ -19,15 +19,15 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from tqdm import tqdm
 
 from .errors import UserError
 from .fsutil import TMP_MARK, atomic_path, write_json_atomic
-from .ranks import Ranks
+from .ranks import ONE_PROCESS, Ranks
 
 DONE_SUFFIX = ".done.json"
 
@@ -146,7 +146,7 @@ def run_stage(
     parts: Sequence[PartSpec],
     process_part: Callable[[StageContext], dict],
     *,
-    ranks: Ranks = Ranks(),
+    ranks: Ranks = ONE_PROCESS,
     requires: str | None = None,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,

@@ -20,7 +20,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 300, module: str
     """Run `python -m <module> ARGS` the way a user runs the console script."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.pop("MALS_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, check=False,
                           env=full_env, timeout=timeout, cwd=REPO)
 
 

@@ -287,3 +287,58 @@ def test_stage_cli_on_run(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mals_gen", "attrs", str(tmp_path / "nope")],
                           check=False, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "plan.json" in proc.stderr
+
+
+# --- the fast path (batch tokenising to codes, phrases joined in the pass) ---------------------
+TRICKY = ["A man in a T-Shirt, tee  shirts and a button-up shirt.", "knee high heels and a sun dress shirt",
+          "a bag on his back", "a red shirt and t-shirt", "polka-dot dress; baby blue cap sleeves",
+          "a woman in a pink dress\u00a0with a hand bag", "Ünïcode caf\u00e9 K\u212a shirt", "on the back pack",
+          "button up", "t", "shirt t", "", "cross body bag (black)", "he has on a tank-top"]
+
+
+def _joined_codes(cc: list[int]) -> list[int]:
+    from mals_gen.attrs import codes as C
+    cc = list(cc)
+    i = 0
+    while i < len(cc):  # what the miner's loop does, token by token
+        C.resolve(cc, i)
+        i += 1
+    return cc
+
+
+def test_batch_codes_equal_the_reference_tokeniser():
+    from mals_gen.attrs import codes as C
+    from mals_gen.attrs.lexicon import tokenize
+    codes = C.batch_codes(TRICKY + DEV_TEXTS[:50])
+    start = 0
+    for text in TRICKY + DEV_TEXTS[:50]:
+        end = codes.index(C.SEP, start) + 1
+        want = [C.CODE.get(t, C.UNK) for t in tokenize(text)] + [C.SEP]
+        assert _joined_codes(codes[start:end]) == want, text
+        assert _joined_codes(C.text_codes(text)) == want, text
+        start = end
+
+
+def test_fast_paths_agree_with_single_captions():
+    texts = TRICKY + ["a man in a red shirt\x00 and blue jeans"]  # SEP char inside: per-caption path
+    many = mine_many(texts)
+    for text, row in zip(texts, many):
+        assert (row == mine_attributes(text)).all(), text
+    assert (mine_many(TRICKY) == many[:len(TRICKY)]).all()  # the batch path, no SEP char
+    lab = labels("a bag on his back")
+    assert (lab["backpack"], lab["bag"]) == (0, -1)
+    assert labels("a man in a button-up shirt")["upper_red"] == -1  # "button up" is dropped
+    assert labels("a woman in a baby blue t-shirt")["upper_blue"] == 0
+
+
+def test_holdout_floor():
+    rows = [json.loads(line) for line in HOLDOUT.read_text().splitlines() if line.strip()]
+    gold = np.asarray([r["labels"] for r in rows])
+    pred = mine_many([r["text"] for r in rows])
+    both = (gold >= 0) & (pred >= 0)
+    assert len(rows) >= 30 and (pred[both] == gold[both]).mean() >= 0.95
+    assert ((pred >= 0) & (gold < 0)).sum() / max((gold < 0).sum(), 1) < 0.02
+
+
+HOLDOUT = DEV.parent / "holdout.jsonl"
+DEV_TEXTS = [json.loads(line)["text"] for line in DEV.read_text().splitlines() if line.strip()]

@@ -80,7 +80,7 @@ def tiny_sd(tmp_path_factory):
 def test_diffusers_backend_end_to_end_same_seed_same_image(tmp_path, tiny_sd):
     run_generate(_tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=3), tmp_path / "a", progress=False, echo=None)
     run_generate(_tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=2), tmp_path / "b", progress=False, echo=None)
-    a, b = load_manifest(tmp_path / "a"), load_manifest(tmp_path / "b")
+    a = load_manifest(tmp_path / "a")
     assert (a.status == "ok").all() and (a.model == str(tiny_sd)).all() and (a.width == 32).all()
     for part in ("part-00000", "part-00001"):
         ta = read_members(tmp_path / "a/generate" / f"{part}.tar")
@@ -139,7 +139,7 @@ def test_sigkill_mid_run_then_rerun_completes_without_redoing_parts(tmp_path):
     proc.wait()
     finished = {m.name: m.stat().st_mtime_ns for m in (run / "generate").glob("*.done.json")}
     assert 2 <= len(finished) < 8, "the kill should land mid-run"
-    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert {m.name: m.stat().st_mtime_ns for m in (run / "generate").glob("*.done.json")
             if m.name in finished} == finished  # finished parts not redone

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from ..contract import ATTRS_SCHEMA, NUM_MALS_ATTRIBUTES
 from ..errors import UserError
 from ..plan import load_plan
-from ..ranks import Ranks
+from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
 from .miner import RULES_VERSION, mine_many
 
@@ -83,10 +83,9 @@ def _process_part(ctx: StageContext, cfg: AttrsConfig) -> dict:
 
 
 _DEFAULT_CFG = AttrsConfig()
-_ONE_PROCESS = Ranks()
 
 
-def run_attrs(run_dir: str | Path, cfg: AttrsConfig = _DEFAULT_CFG, ranks: Ranks = _ONE_PROCESS,
+def run_attrs(run_dir: str | Path, cfg: AttrsConfig = _DEFAULT_CFG, ranks: Ranks = ONE_PROCESS,
               progress: bool = True) -> StageSummary:
     """Mine attributes for every captioned part of the run this rank owns (resumable)."""
     plan = load_plan(run_dir)

@@ -5,8 +5,9 @@ models are built by the backend's own constructor, so tests can pass tiny ones.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from PIL import Image

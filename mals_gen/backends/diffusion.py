@@ -7,7 +7,7 @@ PIL images on the writer thread's side of the queue, keeping the GPU loop free o
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..devices import resolve_device, resolve_dtype
 from ..errors import UserError
@@ -24,7 +24,7 @@ def load_pipeline(model: str, torch_dtype):
     diffusers_logging.set_verbosity_error()
     try:
         return DiffusionPipeline.from_pretrained(model, dtype=torch_dtype)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError):
         where = "no such local folder" if not os.path.isdir(model) else "not a saved diffusers pipeline"
         raise UserError(
             f"cannot load diffusion model {model!r} ({where}, and the hub is not reachable): "
@@ -38,7 +38,6 @@ class DiffusionBackend:
 
     def __init__(self, model: str, *, steps: int, guidance: float, negative_prompt: str, height: int,
                  width: int, dtype: str = "auto", device: str = "auto", compile: bool = False, pipeline=None):
-        import torch
 
         self.model = model
         self.device = resolve_device(device)
@@ -57,9 +56,9 @@ class DiffusionBackend:
         import torch
 
         generators = [torch.Generator("cpu").manual_seed(req.seed) for req in batch]
-        kwargs = dict(prompt=[req.prompt for req in batch], num_inference_steps=self.steps,
-                      guidance_scale=self.guidance, height=self.height, width=self.width,
-                      generator=generators, output_type="pt")
+        kwargs = {"prompt": [req.prompt for req in batch], "num_inference_steps": self.steps,
+                  "guidance_scale": self.guidance, "height": self.height, "width": self.width,
+                  "generator": generators, "output_type": "pt"}
         if self.negative_prompt and self.guidance > 1.0:
             kwargs["negative_prompt"] = [self.negative_prompt] * len(batch)
         with torch.inference_mode():

@@ -5,7 +5,7 @@ tested meaningfully on a machine without model weights.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

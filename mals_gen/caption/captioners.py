@@ -12,7 +12,6 @@ torch and transformers are imported inside functions so `mals --help` stays fast
 """
 from __future__ import annotations
 
-import os
 import random
 import re
 from collections.abc import Sequence

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from ..contract import CAPTION_SCHEMA
 from ..errors import UserError
 from ..plan import RunPlan, load_plan
-from ..ranks import Ranks
+from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
 from .captioners import CaptionItem, read_instructions
 from .presets import DEFAULT_MODELS, GENERATION_KEYS, check_settings, preset_settings
@@ -35,7 +35,6 @@ STAGE = "caption"
 CAPTIONERS = ("auto", "prompt", "blip", "vlm")
 #: The style instructions shipped with the repository (pipelines/caption_styles.txt).
 DEFAULT_INSTRUCTIONS = Path(__file__).resolve().parents[2] / "pipelines" / "caption_styles.txt"
-ONE_PROCESS = Ranks()
 
 
 @dataclass(frozen=True)

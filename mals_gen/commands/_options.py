@@ -1,8 +1,6 @@
 """Options and helpers shared by the `mals` commands (so every command spells them the same way)."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 RANK = typer.Option(None, "--rank", help="This process's rank (default: from RANK / SLURM_PROCID).")
@@ -12,7 +10,7 @@ CONFIG_FILE = typer.Option(None, "--config", help="A YAML file with this stage's
 NO_PROGRESS = typer.Option(False, "--no-progress", help="Hide the progress bar.")
 
 
-def stage_settings(config_file: Optional[str], flags: dict, overrides: Optional[list[str]]) -> dict:
+def stage_settings(config_file: str | None, flags: dict, overrides: list[str] | None) -> dict:
     """defaults < YAML file < explicit flags < --set; flags left at None are not set."""
     from ..config import deep_merge, load_yaml, parse_overrides
 

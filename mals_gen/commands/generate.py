@@ -1,8 +1,6 @@
 """`mals generate`: plan N samples and draw their images (diffusers or sketch backend)."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ._options import CONFIG_FILE, NO_PROGRESS, RANK, SET, WORLD_SIZE, stage_settings
@@ -10,30 +8,30 @@ from ._options import CONFIG_FILE, NO_PROGRESS, RANK, SET, WORLD_SIZE, stage_set
 
 def generate(
     out: str = typer.Option(..., "--out", help="Run folder to create or resume."),
-    n: Optional[str] = typer.Option(None, "--n", help="Samples to plan: 2000, 10k, 1.5M (default 2000)."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="diffusers (default) or sketch (no weights)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Diffusion pipeline: hub id or local folder."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="sd-turbo (default) or mals-faithful."),
-    prompts: Optional[str] = typer.Option(None, "--prompts", help="File of descriptions (.txt/.jsonl/.parquet/"
+    n: str | None = typer.Option(None, "--n", help="Samples to plan: 2000, 10k, 1.5M (default 2000)."),
+    backend: str | None = typer.Option(None, "--backend", help="diffusers (default) or sketch (no weights)."),
+    model: str | None = typer.Option(None, "--model", help="Diffusion pipeline: hub id or local folder."),
+    preset: str | None = typer.Option(None, "--preset", help="sd-turbo (default) or mals-faithful."),
+    prompts: str | None = typer.Option(None, "--prompts", help="File of descriptions (.txt/.jsonl/.parquet/"
                                           "CUHK-PEDES, ICFG-PEDES or RSTPReid .json) instead of the composer."),
-    prompt_field: Optional[str] = typer.Option(None, "--prompt-field", help="Column holding the text."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    steps: Optional[int] = typer.Option(None, "--steps"),
-    guidance: Optional[float] = typer.Option(None, "--guidance"),
-    negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt"),
-    height: Optional[int] = typer.Option(None, "--height"),
-    width: Optional[int] = typer.Option(None, "--width"),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="auto, float32, float16, bfloat16."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:1 ..."),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the denoiser."),
-    jpeg_quality: Optional[int] = typer.Option(None, "--jpeg-quality"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    part_size: Optional[int] = typer.Option(None, "--part-size"),
+    prompt_field: str | None = typer.Option(None, "--prompt-field", help="Column holding the text."),
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    steps: int | None = typer.Option(None, "--steps"),
+    guidance: float | None = typer.Option(None, "--guidance"),
+    negative_prompt: str | None = typer.Option(None, "--negative-prompt"),
+    height: int | None = typer.Option(None, "--height"),
+    width: int | None = typer.Option(None, "--width"),
+    dtype: str | None = typer.Option(None, "--dtype", help="auto, float32, float16, bfloat16."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:1 ..."),
+    compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile the denoiser."),
+    jpeg_quality: int | None = typer.Option(None, "--jpeg-quality"),
+    seed: int | None = typer.Option(None, "--seed"),
+    part_size: int | None = typer.Option(None, "--part-size"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Write and print the plan only."),
-    config_file: Optional[str] = CONFIG_FILE,
-    overrides: Optional[list[str]] = SET,
-    rank: Optional[int] = RANK,
-    world_size: Optional[int] = WORLD_SIZE,
+    config_file: str | None = CONFIG_FILE,
+    overrides: list[str] | None = SET,
+    rank: int | None = RANK,
+    world_size: int | None = WORLD_SIZE,
     no_progress: bool = NO_PROGRESS,
 ) -> None:
     """Plan N samples (prompt, seed, intended attributes) and draw one image per sample."""
@@ -42,10 +40,11 @@ def generate(
     from ..generate.stage import run_generate
     from ..ranks import resolve_ranks
 
-    flags = dict(n=n, backend=backend, model=model, preset=preset, prompts=prompts, prompt_field=prompt_field,
-                 batch_size=batch_size, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
-                 height=height, width=width, dtype=dtype, device=device, compile=compile,
-                 jpeg_quality=jpeg_quality, seed=seed, part_size=part_size)
+    flags = {"n": n, "backend": backend, "model": model, "preset": preset, "prompts": prompts,
+             "prompt_field": prompt_field, "batch_size": batch_size, "steps": steps, "guidance": guidance,
+             "negative_prompt": negative_prompt, "height": height, "width": width, "dtype": dtype,
+             "device": device, "compile": compile, "jpeg_quality": jpeg_quality, "seed": seed,
+             "part_size": part_size}
     cfg = from_mapping(GenerateConfig, stage_settings(config_file, flags, overrides), "generate")
     run_generate(cfg, out, ranks=resolve_ranks(rank, world_size), dry_run=dry_run, progress=not no_progress)
 

@@ -33,7 +33,7 @@ class GenerateConfig:
     prompt_field: str | None = None    # column / field holding the text in that file
     composer: dict = field(default_factory=dict)  # ComposerConfig overrides (attribute priors)
 
-    def resolved(self) -> "GenerateConfig":
+    def resolved(self) -> GenerateConfig:
         """Fill unset fields from the preset (diffusers) or the sketch defaults; validate."""
         if self.backend not in BACKENDS:
             raise UserError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")

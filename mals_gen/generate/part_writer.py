@@ -9,8 +9,8 @@ import io
 import queue
 import tarfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..backends.base import SampleRequest, SampleResult
 from ..tario import add_member
@@ -23,7 +23,8 @@ class PartImageWriter:
 
     def __init__(self, tar_path: Path, image_path: str, backend: str, model: str, jpeg_quality: int,
                  max_pending: int = 4):
-        self._tar = tarfile.open(tar_path, "w", format=tarfile.USTAR_FORMAT)
+        # open for the life of the part and closed in close(): a `with` block cannot span the calls
+        self._tar = tarfile.open(tar_path, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
         self._meta = {"image_path": image_path, "backend": backend, "model": model}
         self._quality = jpeg_quality
         self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
@@ -52,7 +53,7 @@ class PartImageWriter:
             try:
                 for request, result in zip(*item):
                     self.rows.append(self._store(request, result))
-            except BaseException as err:  # surfaced to the producer on its next call
+            except Exception as err:  # noqa: BLE001  (re-raised in the producer on its next call)
                 self._error = err
 
     def _store(self, request: SampleRequest, result: SampleResult) -> dict:

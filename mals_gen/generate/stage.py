@@ -7,8 +7,8 @@ Both resume by rerunning the same command; several processes split the parts by 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from ..contract import GENERATE_SCHEMA
 from ..fsutil import ensure_writable_dir
 from ..manifest import read_part, write_part
 from ..plan import RunPlan, write_or_check_plan
-from ..ranks import Ranks
+from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
 from .config import GenerateConfig
 from .part_writer import PartImageWriter
@@ -64,7 +64,7 @@ def generate_part(ctx: StageContext, backend: ImageBackend, cfg: GenerateConfig)
     return stats
 
 
-def run_generate(cfg: GenerateConfig, out_dir: str | Path, ranks: Ranks = Ranks(), dry_run: bool = False,
+def run_generate(cfg: GenerateConfig, out_dir: str | Path, ranks: Ranks = ONE_PROCESS, dry_run: bool = False,
                  progress: bool = True, echo: Callable[[str], None] | None = print,
                  backend: ImageBackend | None = None) -> StageSummary | dict:
     """Plan and generate; with `dry_run` only write plan.json and return the plan's summary."""
