@@ -342,3 +342,22 @@ def test_holdout_floor():
 
 HOLDOUT = DEV.parent / "holdout.jsonl"
 DEV_TEXTS = [json.loads(line)["text"] for line in DEV.read_text().splitlines() if line.strip()]
+
+
+def test_fast_finish_equals_reference_labels():
+    import random
+
+    from mals_gen.attrs import lexicon as lex
+    from mals_gen.attrs.labels import finish, reference_labels
+    r = random.Random(0)
+    lemmas = [("shirt", lex.UPPER), ("jacket", lex.UPPER), ("pants", lex.LOWER), ("tights", lex.LOWER),
+              ("skirt", lex.LOWER), ("dress", lex.DRESS), ("suit", lex.BOTH), ("outfit", lex.BOTH)]
+    for _ in range(3000):
+        garments = {lemma: [cls, r.choice([0, 0, 1, 2, 5, 1 << r.randrange(20), r.getrandbits(20)]),
+                            r.random() < 0.2, lemma == "tights"]
+                    for lemma, cls in r.sample(lemmas, r.randrange(4))}
+        ex, im, outfit = r.getrandbits(20), r.getrandbits(20) * (r.random() < 0.5), r.choice([0, 0, 1 << r.randrange(20), 3])
+        legwear, skirtlike = "tights" in garments and r.random() < 0.7, r.random() < 0.4
+        im_ref = im | (0 if not legwear or skirtlike else (1 << (2 * lex.LTYPE + 1)) | (1 << (2 * lex.LLEN)))
+        want = bytes(v & 0xFF for v in reference_labels(ex, im_ref, garments, outfit, skirtlike))
+        assert finish(ex, im, garments, outfit, legwear, skirtlike) == want, (garments, outfit, skirtlike)

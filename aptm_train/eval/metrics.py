@@ -106,8 +106,9 @@ def _rank_chunk(scores: torch.Tensor, q_codes: torch.Tensor, g_codes: torch.Tens
     last = ranks[starts + n_rel - 1]                                        # (c,)
     first = ranks[starts].long()                                            # (c,)
     inp = n_rel.double() / last
+    # clone: a slice's .numpy() would keep the whole (c, G) sort result alive until the end
     return (ap.numpy(), inp.numpy(), first.numpy(), n_rel.numpy(),
-            order[:, :top].numpy(), sorted_scores[:, :top].numpy())
+            order[:, :top].clone().numpy(), sorted_scores[:, :top].clone().numpy())
 
 
 def summarize(ranks: QueryRanks, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:

@@ -19,7 +19,7 @@ from . import lexicon as L
 
 UNK = 0  # kind of words the lexicon does not know (also the caption separator)
 SEP_CHAR = "\x00"
-_MEMO_LIMIT = 2_000_000  # distinct whitespace chunks remembered (bounded memory on odd input)
+_MEMO_LIMIT = 300_000  # distinct tokens / chunks remembered (a few tens of MB at most)
 
 
 def bit(slot: int, value: int) -> int:

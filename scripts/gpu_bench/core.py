@@ -78,6 +78,7 @@ class Bench:
     budget_s: float
     echo: Callable[[str], None] = print
     started: float = field(default_factory=time.perf_counter)
+    cache: dict = field(default_factory=dict)     # inputs shared between families (JPEGs)
 
     @property
     def cuda(self) -> bool:
