@@ -5,9 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint clean-demo
+.PHONY: demo test venv lint wordnet
 
-venv: $(STAMP)
+venv: $(STAMP) wordnet
+
+# EDA's synonyms (fine-tuning) come from WordNet 3.0, Debian's package wordnet-base; PyPI ships
+# no English WordNet data that works offline. Installed when missing and we may (root + apt).
+wordnet:
+	@if [ ! -f /usr/share/wordnet/data.noun ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -q wordnet-base >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q wordnet-base >/dev/null)); \
+	  else echo "note: install Debian's wordnet-base (or set APTM_WORDNET_DIR) for EDA fine-tuning"; fi; \
+	fi
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,11 +31,11 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/python -m pip install -q --no-deps ultralytics==8.4.190
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: venv
 	bash scripts/demo.sh
 
-test: $(STAMP)
+test: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-lint: $(STAMP)
+lint: venv
 	$(BIN)/ruff check .

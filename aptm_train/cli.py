@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 
 for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+    if _info.name.startswith("_"):  # shared option helpers, not commands
+        continue
     importlib.import_module(f"{commands.__name__}.{_info.name}").register(app)
 
 

@@ -137,6 +137,7 @@ def run_families(bench, selected: list, report: dict, save) -> None:
 
     for family, fn, names in selected:
         done, status, reason = set(), "skipped", ""
+        started = time.perf_counter()
         try:
             for row in fn(bench):
                 row["family"] = family
@@ -147,7 +148,7 @@ def run_families(bench, selected: list, report: dict, save) -> None:
                            f"{row['unit']}/s, peak {row['peak_mem_gib']:.2f} GiB")
         except Skip as skip:
             reason = str(skip)
-        except Exception as err:   # one broken row must not cost the others' numbers
+        except Exception as err:  # noqa: BLE001 (one broken row must not cost the others their numbers)
             import traceback
 
             traceback.print_exc()
@@ -156,6 +157,8 @@ def run_families(bench, selected: list, report: dict, save) -> None:
             if name not in done:
                 report["rows"].append({"row": name, "family": family, "status": status, "note": reason})
                 bench.echo(f"[{time.perf_counter() - T0:5.0f} s] {name}: {status} ({reason})")
+        # wall time of the family: model construction, inputs, warm-ups and timing together
+        report["family_wall_s"][family] = time.perf_counter() - started
         save()
         bench.free()
 
@@ -218,9 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return 0
     import torch
-
+    from diffusers.utils import logging as diffusers_logging
     from gpu_bench.core import FULL, TINY, Bench
+    from transformers.utils import logging as transformers_logging
 
+    # prompts longer than 77 tokens are cut by design: keep the per-call warnings out of the log
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
     profile = TINY if args.tiny else FULL
     device = torch.device(args.device or ("cpu" if args.tiny else "cuda"))
     if device.type == "cuda" and not has_cuda:
@@ -230,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / "bench_gpu.json"
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        bench = Bench(profile, device, torch.bfloat16, Path(tmp), args.budget_s, started=T0)
+        bench = Bench(profile, device, getattr(torch, profile.dtype), Path(tmp), args.budget_s, started=T0)
         selected = [f for f in families(profile) if not only or f[0] in only]
-        report = {"environment": environment(bench), "rows": []}
+        report = {"environment": environment(bench), "rows": [], "family_wall_s": {},
+                  "imports_s": time.perf_counter() - T0}
 
         def save():
             report["elapsed_s"] = time.perf_counter() - T0

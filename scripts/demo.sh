@@ -7,4 +7,5 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 $BIN/mals run pipelines/quickstart.yaml
 $BIN/mals inspect runs/quickstart --rows 3
 $BIN/mals verify shards/quickstart
-if [ -f scripts/demo_train.sh ]; then bash scripts/demo_train.sh; fi
+bash scripts/demo_train.sh
+bash scripts/demo_eval.sh runs/quickstart-pretrain/model

@@ -159,7 +159,8 @@ def _mine(cc: list[int], *, KIND=KIND, NCLS=NCLS, GBIT=GBIT, CBIT=CBIT, NEXTC=NE
                 last_rec = None
             last_neg = negated
             last_cls = cls
-            pc, ptone, plen, ppat, pstart = 0, False, -1, 0, False
+            if pstart:  # without a pending phrase its fields are already clear (plen included)
+                pc, ptone, plen, ppat, pstart = 0, False, -1, 0, False
             link = True
             gap = 0
         elif k == DET:

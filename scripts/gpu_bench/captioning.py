@@ -44,9 +44,28 @@ def run_images(run) -> list:
     return [Image.open(io.BytesIO(data)).convert("RGB") for _, data in sorted(members.items())]
 
 
-def caption_rows(bench: Bench) -> Iterator[dict]:
+def _bare_captions(bench: Bench, model, processor, images: list, prefix: str, gen: dict, setting: dict) -> dict:
+    """A loop of `model.generate` on the run's batches, prepared (processor, to device) beforehand."""
     import torch
 
+    bs, p = bench.profile.caption_batch, bench.profile
+    inputs = [processor(images=images[s:s + bs], text=[prefix] * len(images[s:s + bs]), return_tensors="pt")
+              .to(bench.device) for s in range(0, len(images), bs)]
+    for batch in inputs:
+        batch["pixel_values"] = batch["pixel_values"].to(bench.dtype)      # (B, 3, S, S)
+    batches = itertools.cycle(inputs)
+
+    def bare():
+        with torch.inference_mode():
+            return model.generate(**next(batches), **gen)                  # (B, T)
+
+    bench.reset_peak()
+    items, sec = bench.timed(bare, items_per_call=bs, warmup=1, calls=p.caption_batches)
+    return bench.row("caption.blip-large.bare", items=items, seconds=sec, unit="images", setting=setting,
+                     note="model.generate loop on prepared inputs", compares_with=BLIP_PUBLISHED)
+
+
+def caption_rows(bench: Bench) -> Iterator[dict]:
     from mals_gen.caption.presets import generate_kwargs, preset_settings
     from mals_gen.caption.stage import CaptionConfig, build_captioner, caption_part, resolve_spec
     from mals_gen.runner import run_stage
@@ -61,33 +80,20 @@ def caption_rows(bench: Bench) -> Iterator[dict]:
     warm_run, _ = sketch_run(bench, bs)
     run, plan = sketch_run(bench, n)
     settings = preset_settings("default", "blip")
+    settings["max_new_tokens"] = p.caption_max_new_tokens or settings["max_new_tokens"]
     gen = generate_kwargs(settings)
     setting = {"model": "BLIP-large sized (ViT-L/16 384 + bert-base decoder), random weights", "batch": bs,
                "dtype": str(bench.dtype).removeprefix("torch."), "images": f"{p.gen_hw[0]}x{p.gen_hw[1]} JPEG",
                **gen, "prefix": settings["prefix"]}
 
-    images = run_images(run)
-    inputs = [processor(images=images[s:s + bs], text=[settings["prefix"]] * len(images[s:s + bs]),
-                        return_tensors="pt").to(bench.device) for s in range(0, n, bs)]
-    for batch in inputs:
-        batch["pixel_values"] = batch["pixel_values"].to(bench.dtype)      # (B, 3, S, S)
-    batches = iter(itertools.cycle(inputs))
-
-    def bare():
-        with torch.inference_mode():
-            return model.generate(**next(batches), **gen)                  # (B, T)
-
-    bench.reset_peak()
-    items, sec = bench.timed(bare, items_per_call=bs, warmup=1, calls=p.caption_batches)
-    bare_row = bench.row("caption.blip-large.bare", items=items, seconds=sec, unit="images", setting=setting,
-                         note="model.generate loop on prepared inputs", compares_with=BLIP_PUBLISHED)
+    bare_row = _bare_captions(bench, model, processor, run_images(run), settings["prefix"], gen, setting)
     yield bare_row
-    del model, inputs, batches
+    model = None                                                           # free it before the stage loads its own
     bench.free()
 
     bench.need("caption")
     cfg = CaptionConfig(captioner="blip", model=str(folder), batch_size=bs, device=bench.device.type,
-                        dtype=setting["dtype"])
+                        dtype=setting["dtype"], max_new_tokens=settings["max_new_tokens"])
     spec = resolve_spec(cfg, plan)
     captioner = build_captioner(spec, cfg)                                # the stage's loader, untimed
 
@@ -100,8 +106,6 @@ def caption_rows(bench: Bench) -> Iterator[dict]:
     yield ratio(bench.row("caption.blip-large.ours", items=items, seconds=sec, unit="images", setting=setting,
                           note="caption stage part loop: tar read + JPEG decode + processor + generate + parquet",
                           compares_with=BLIP_PUBLISHED), bare_row, "our caption stage vs bare generate")
-    del captioner
-    bench.free()
 
 
 def clip_rows(bench: Bench) -> Iterator[dict]:
@@ -139,5 +143,3 @@ def clip_rows(bench: Bench) -> Iterator[dict]:
     yield ratio(bench.row("clip.vit-b-32.ours", items=items, seconds=sec, unit="pairs", setting=setting,
                           note="ClipScorer.score: PIL preprocess + tokenise + encode, batch by batch"),
                 bare_row, "our scorer vs bare encodes")
-    del scorer, pixels, tokens
-    bench.free()

@@ -83,5 +83,3 @@ def eval_rows(bench: Bench) -> Iterator[dict]:
                      extrapolated_full_s=len(texts) * sec / items, row_wall_s=time.perf_counter() - started)
     ratio(batched, loop, "batched re-rank vs the original's per-query loop")
     yield loop
-    del model, enc, gallery, text_feats
-    bench.free()

@@ -92,7 +92,7 @@ def pair(bench: Bench, pipe, name: str, label: str, steps: int, guidance: float,
                "compile_backend": (p.compile_backend or "inductor") if compile else None}
     backend = backend or _backend(bench, pipe, name.split(".")[1] + "-random", steps, guidance, negative, compile)
     n = p.gen_batch * batches
-    bare_fn = _bare(bench, pipe, captions(p.gen_batch, seed=steps), steps, guidance, negative)
+    bare_fn = _bare(bench, pipe, captions(p.gen_batch, seed=steps, words=12), steps, guidance, negative)
     rows = {}
     for which in (("ours", "bare") if compile else ("bare", "ours")):
         bench.reset_peak()
@@ -131,8 +131,6 @@ def turbo_rows(bench: Bench, compile: bool = False) -> Iterator[dict]:
         yield from pair(bench, pipe, f"gen.sd-turbo.{steps}step.{tag}", TURBO, steps, 0.0, "",
                         batches=bench.profile.gen_batches, compile=compile, backend=backend,
                         published=TURBO_PUBLISHED)
-    del pipe, backend
-    bench.free()
 
 
 def sd15_rows(bench: Bench) -> Iterator[dict]:
@@ -145,5 +143,3 @@ def sd15_rows(bench: Bench) -> Iterator[dict]:
     negative = DIFFUSION_PRESETS["mals-faithful"]["negative_prompt"]
     yield from pair(bench, pipe, f"gen.sd15.{p.sd15_steps}step-cfg.eager", SD15, p.sd15_steps, p.sd15_guidance,
                     negative, batches=p.sd15_batches, published=SD15_PUBLISHED)
-    del pipe
-    bench.free()

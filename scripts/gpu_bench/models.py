@@ -20,42 +20,47 @@ import json
 from pathlib import Path
 
 _SD_BLOCKS = {
-    "full": dict(block_out_channels=(320, 640, 1280, 1280), layers_per_block=2, sample_size=64,
-                 down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3),
-    "tiny": dict(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, norm_num_groups=4,
-                 down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D")),
+    "full": {"block_out_channels": (320, 640, 1280, 1280), "layers_per_block": 2, "sample_size": 64,
+             "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+             "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3},
+    "tiny": {"block_out_channels": (8, 16), "layers_per_block": 1, "sample_size": 8, "norm_num_groups": 4,
+             "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+             "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D")},
 }
 _SD_ATTENTION = {
-    ("turbo", "full"): dict(attention_head_dim=(5, 10, 20, 20), cross_attention_dim=1024, use_linear_projection=True),
-    ("sd15", "full"): dict(attention_head_dim=8, cross_attention_dim=768, use_linear_projection=False),
-    ("turbo", "tiny"): dict(attention_head_dim=(2, 4), cross_attention_dim=16, use_linear_projection=True),
-    ("sd15", "tiny"): dict(attention_head_dim=2, cross_attention_dim=16, use_linear_projection=False),
+    ("turbo", "full"): {"attention_head_dim": (5, 10, 20, 20), "cross_attention_dim": 1024,
+                        "use_linear_projection": True},
+    ("sd15", "full"): {"attention_head_dim": 8, "cross_attention_dim": 768, "use_linear_projection": False},
+    ("turbo", "tiny"): {"attention_head_dim": (2, 4), "cross_attention_dim": 16, "use_linear_projection": True},
+    ("sd15", "tiny"): {"attention_head_dim": 2, "cross_attention_dim": 16, "use_linear_projection": False},
 }
 _VAE = {
-    "full": dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2, sample_size=512,
-                 down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4),
-    "tiny": dict(block_out_channels=(8, 8), layers_per_block=1, sample_size=32, norm_num_groups=4,
-                 down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2),
+    "full": {"block_out_channels": (128, 256, 512, 512), "layers_per_block": 2, "sample_size": 512,
+             "down_block_types": ("DownEncoderBlock2D",) * 4, "up_block_types": ("UpDecoderBlock2D",) * 4},
+    "tiny": {"block_out_channels": (8, 8), "layers_per_block": 1, "sample_size": 32, "norm_num_groups": 4,
+             "down_block_types": ("DownEncoderBlock2D",) * 2, "up_block_types": ("UpDecoderBlock2D",) * 2},
 }
+_TINY_TEXT = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "projection_dim": 16}
 _TEXT = {
-    ("turbo", "full"): dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=23, num_attention_heads=16,
-                            hidden_act="gelu", projection_dim=1024),
-    ("sd15", "full"): dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                           hidden_act="quick_gelu", projection_dim=768),
-    ("turbo", "tiny"): dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                            hidden_act="gelu", projection_dim=16),
-    ("sd15", "tiny"): dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           hidden_act="quick_gelu", projection_dim=16),
+    ("turbo", "full"): {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23,
+                        "num_attention_heads": 16, "hidden_act": "gelu", "projection_dim": 1024},
+    ("sd15", "full"): {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                       "num_attention_heads": 12, "hidden_act": "quick_gelu", "projection_dim": 768},
+    ("turbo", "tiny"): {**_TINY_TEXT, "hidden_act": "gelu"},
+    ("sd15", "tiny"): {**_TINY_TEXT, "hidden_act": "quick_gelu"},
 }
-
 
 def sd_pipeline(kind: str, size: str, device, dtype, workdir: Path):
     """A StableDiffusionPipeline of `kind` "turbo" (SD-2.1 / SD-Turbo) or "sd15", random weights."""
     import torch
-    from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler, PNDMScheduler,
-                           StableDiffusionPipeline, UNet2DConditionModel)
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     from mals_gen.testing import write_tiny_clip_tokenizer
@@ -68,7 +73,7 @@ def sd_pipeline(kind: str, size: str, device, dtype, workdir: Path):
         vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, **_VAE[size])
         text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, max_position_embeddings=77, bos_token_id=0,
                                             eos_token_id=1, pad_token_id=1, **_TEXT[kind, size]))
-    betas = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
+    betas = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "steps_offset": 1}
     if kind == "turbo":
         scheduler = EulerAncestralDiscreteScheduler(timestep_spacing="trailing", **betas)
     else:
@@ -80,20 +85,25 @@ def sd_pipeline(kind: str, size: str, device, dtype, workdir: Path):
 
 
 _BLIP = {
-    "full": dict(vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                             image_size=384, patch_size=16),
-                 text=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12)),
-    "tiny": dict(vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                             image_size=32, patch_size=16),
-                 text=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)),
+    "full": {"vision": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+                        "num_attention_heads": 16, "image_size": 384, "patch_size": 16},
+             "text": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                      "num_attention_heads": 12}},
+    "tiny": {"vision": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                        "image_size": 32, "patch_size": 16},
+             "text": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}},
 }
-
 
 def blip(size: str, device, dtype, vocab: Path):
     """(BlipForConditionalGeneration, BlipProcessor): BLIP-large-sized or tiny, random weights."""
     import torch
-    from transformers import (BertTokenizerFast, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor,
-                              BlipProcessor)
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
 
     spec = _BLIP[size]
     image = spec["vision"]["image_size"]

@@ -87,8 +87,6 @@ def train_rows(bench: Bench) -> Iterator[dict]:
                             note="forward + backward + AdamW step + loss logging", compares_with=APTM_PUBLISHED)
     finally:
         torch.set_float32_matmul_precision(previous)
-        del model, opt, batch
-        bench.free()
 
 
 def write_shards(bench: Bench, folder, n: int, tars: int, size: tuple[int, int]):
