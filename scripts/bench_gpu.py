@@ -44,6 +44,7 @@ On a bare GPU machine (diffusers, open_clip_torch, webdataset, ftfy, braceexpand
 missing) fetch the wheels here once (the command `--check` prints), carry `.whl`, and run:
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit; set -o pipefail; PYTHONUNBUFFERED=1 python3 scripts/bench_gpu.py --out $OUT 2>&1 | tee $OUT/log.txt
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,22 +59,38 @@ from pathlib import Path
 
 T0 = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))                 # our packages without `pip install`
+sys.path.insert(0, str(ROOT))  # our packages without `pip install`
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # (import name, distribution, version to carry as a wheel; None = expected on the GPU image)
 PACKAGES = [
-    ("torch", "torch", None), ("torchvision", "torchvision", None), ("transformers", "transformers", None),
-    ("accelerate", "accelerate", None), ("timm", "timm", None), ("safetensors", "safetensors", None),
-    ("huggingface_hub", "huggingface-hub", None), ("regex", "regex", None), ("PIL", "pillow", None),
-    ("numpy", "numpy", None), ("pandas", "pandas", None), ("pyarrow", "pyarrow", None), ("yaml", "PyYAML", None),
-    ("tqdm", "tqdm", None), ("typer", "typer", None),
-    ("diffusers", "diffusers", "0.42.1"), ("open_clip", "open_clip_torch", "3.3.0"), ("ftfy", "ftfy", "6.3.1"),
-    ("wcwidth", "wcwidth", "0.9.4"), ("webdataset", "webdataset", "1.0.2"), ("braceexpand", "braceexpand", "0.1.7"),
+    ("torch", "torch", None),
+    ("torchvision", "torchvision", None),
+    ("transformers", "transformers", None),
+    ("accelerate", "accelerate", None),
+    ("timm", "timm", None),
+    ("safetensors", "safetensors", None),
+    ("huggingface_hub", "huggingface-hub", None),
+    ("regex", "regex", None),
+    ("PIL", "pillow", None),
+    ("numpy", "numpy", None),
+    ("pandas", "pandas", None),
+    ("pyarrow", "pyarrow", None),
+    ("yaml", "PyYAML", None),
+    ("tqdm", "tqdm", None),
+    ("typer", "typer", None),
+    ("diffusers", "diffusers", "0.42.1"),
+    ("open_clip", "open_clip_torch", "3.3.0"),
+    ("ftfy", "ftfy", "6.3.1"),
+    ("wcwidth", "wcwidth", "0.9.4"),
+    ("webdataset", "webdataset", "1.0.2"),
+    ("braceexpand", "braceexpand", "0.1.7"),
 ]
-PIP_DOWNLOAD = ("python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp "
-                "--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 "
-                "--platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl")
+PIP_DOWNLOAD = (
+    "python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp "
+    "--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 "
+    "--platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl"
+)
 
 
 def check_packages(echo=print) -> list[tuple[str, str, str | None]]:
@@ -105,11 +122,15 @@ def cuda_line() -> tuple[bool, str]:
 
     if not torch.cuda.is_available():
         built = torch.version.cuda or "no CUDA (CPU build)"
-        return False, (f"CUDA is NOT available (torch {torch.__version__}, built with {built}): no GPU row can run "
-                       "here; use --tiny for the CPU smoke run")
+        return False, (
+            f"CUDA is NOT available (torch {torch.__version__}, built with {built}): no GPU row can run "
+            "here; use --tiny for the CPU smoke run"
+        )
     name = torch.cuda.get_device_name(0)
-    return True, (f"CUDA available: {name}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
-                  f"bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'}")
+    return True, (
+        f"CUDA available: {name}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
+        f"bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'}"
+    )
 
 
 def families(p) -> list[tuple[str, object, list[str]]]:
@@ -118,17 +139,30 @@ def families(p) -> list[tuple[str, object, list[str]]]:
 
     steps = p.turbo_steps
     return [
-        ("generation", generation.turbo_rows,
-         [f"gen.sd-turbo.{s}step.eager.{w}" for s in steps for w in ("bare", "ours")]),
+        (
+            "generation",
+            generation.turbo_rows,
+            [f"gen.sd-turbo.{s}step.eager.{w}" for s in steps for w in ("bare", "ours")],
+        ),
         ("training", training.train_rows, [f"train.{p.aptm}.fp32", f"train.{p.aptm}.bf16"]),
-        ("evaluation", evaluation.eval_rows,
-         ["eval.itc-images", "eval.itc-texts", "eval.rerank.batched", "eval.rerank.per-query"]),
+        (
+            "evaluation",
+            evaluation.eval_rows,
+            ["eval.itc-images", "eval.itc-texts", "eval.rerank.batched", "eval.rerank.per-query"],
+        ),
         ("loader", training.loader_rows, ["loader.webdataset"]),
         ("captioning", captioning.caption_rows, ["caption.blip-large.bare", "caption.blip-large.ours"]),
         ("clip", captioning.clip_rows, ["clip.vit-b-32.bare", "clip.vit-b-32.ours"]),
-        ("generation-sd15", generation.sd15_rows, [f"gen.sd15.{p.sd15_steps}step-cfg.eager.{w}" for w in ("bare", "ours")]),
-        ("generation-compiled", lambda bench: generation.turbo_rows(bench, compile=True),
-         [f"gen.sd-turbo.{s}step.compiled.{w}" for s in steps for w in ("bare", "ours")]),
+        (
+            "generation-sd15",
+            generation.sd15_rows,
+            [f"gen.sd15.{p.sd15_steps}step-cfg.eager.{w}" for w in ("bare", "ours")],
+        ),
+        (
+            "generation-compiled",
+            lambda bench: generation.turbo_rows(bench, compile=True),
+            [f"gen.sd-turbo.{s}step.compiled.{w}" for s in steps for w in ("bare", "ours")],
+        ),
     ]
 
 
@@ -144,15 +178,20 @@ def run_families(bench, selected: list, report: dict, save) -> None:
                 report["rows"].append(row)
                 done.add(row["row"])
                 save()
-                bench.echo(f"[{time.perf_counter() - T0:5.0f} s] {row['row']}: {row['samples_per_s']:.2f} "
-                           f"{row['unit']}/s, peak {row['peak_mem_gib']:.2f} GiB")
+                bench.echo(
+                    f"[{time.perf_counter() - T0:5.0f} s] {row['row']}: {row['samples_per_s']:.2f} "
+                    f"{row['unit']}/s, peak {row['peak_mem_gib']:.2f} GiB"
+                )
         except Skip as skip:
             reason = str(skip)
         except Exception as err:  # noqa: BLE001 (one broken row must not cost the others their numbers)
             import traceback
 
             traceback.print_exc()
-            status, reason = "failed", f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300] if str(err).strip() else ''}"
+            status, reason = (
+                "failed",
+                f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300] if str(err).strip() else ''}",
+            )
         for name in names:
             if name not in done:
                 report["rows"].append({"row": name, "family": family, "status": status, "note": reason})
@@ -172,18 +211,28 @@ def table(rows: list[dict]) -> str:
         ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
         note = f"first batch {r['first_batch_s']:.1f} s (compile)" if "first_batch_s" in r else ""
         if "extrapolated_full_s" in r:
-            note = f"{r['setting']['timed_queries']} queries timed; full loop ~{r['extrapolated_full_s']:.0f} s"
-        lines.append(f"{r['row']:<38}{'ok':<8}{r['samples_per_s']:>11.2f} {r['unit']:<8}{r['peak_mem_gib']:>9.2f}"
-                     f"{ratio:>8}  {note}")
+            note = (
+                f"{r['setting']['timed_queries']} queries timed; full loop ~{r['extrapolated_full_s']:.0f} s"
+            )
+        lines.append(
+            f"{r['row']:<38}{'ok':<8}{r['samples_per_s']:>11.2f} {r['unit']:<8}{r['peak_mem_gib']:>9.2f}"
+            f"{ratio:>8}  {note}"
+        )
     return "\n".join(lines)
 
 
 def environment(bench) -> dict:
     import torch
 
-    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "device": str(bench.device),
-            "cpu_count": os.cpu_count(), "profile": bench.profile.name, "budget_s": bench.budget_s,
-            "packages": {d: _version(d) for _, d, _ in PACKAGES}}
+    info = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": str(bench.device),
+        "cpu_count": os.cpu_count(),
+        "profile": bench.profile.name,
+        "budget_s": bench.budget_s,
+        "packages": {d: _version(d) for _, d, _ in PACKAGES},
+    }
     if bench.cuda:
         info["gpu"] = torch.cuda.get_device_name(bench.device)
     return info
@@ -199,9 +248,15 @@ def _version(dist: str) -> str | None:
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "bench_out" / "gpu", help="folder for bench_gpu.json")
-    ap.add_argument("--tiny", action="store_true", help="tiny configs on CPU: every row's code path in < 1 minute")
-    ap.add_argument("--check", action="store_true", help="list packages and CUDA, then exit (1 if any is missing)")
-    ap.add_argument("--budget-s", type=float, default=450.0, help="seconds from start; later rows are skipped")
+    ap.add_argument(
+        "--tiny", action="store_true", help="tiny configs on CPU: every row's code path in < 1 minute"
+    )
+    ap.add_argument(
+        "--check", action="store_true", help="list packages and CUDA, then exit (1 if any is missing)"
+    )
+    ap.add_argument(
+        "--budget-s", type=float, default=450.0, help="seconds from start; later rows are skipped"
+    )
     ap.add_argument("--device", default=None, help="default: cuda (full), cpu (--tiny)")
     ap.add_argument("--only", default="", help="comma-separated families to run (default: all)")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
@@ -210,7 +265,7 @@ def parse(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")   # the loader forks after tokenising
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the loader forks after tokenising
     print("packages:")
     missing = check_packages()
     if missing:
@@ -233,14 +288,20 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda" and not has_cuda:
         print("stopping: the full-size rows need a CUDA GPU (or pass --tiny)")
         return 2
+    if profile.torch_threads:
+        torch.set_num_threads(profile.torch_threads)
     only = {f.strip() for f in args.only.split(",") if f.strip()}
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / "bench_gpu.json"
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         bench = Bench(profile, device, getattr(torch, profile.dtype), Path(tmp), args.budget_s, started=T0)
         selected = [f for f in families(profile) if not only or f[0] in only]
-        report = {"environment": environment(bench), "rows": [], "family_wall_s": {},
-                  "imports_s": time.perf_counter() - T0}
+        report = {
+            "environment": environment(bench),
+            "rows": [],
+            "family_wall_s": {},
+            "imports_s": time.perf_counter() - T0,
+        }
 
         def save():
             report["elapsed_s"] = time.perf_counter() - T0

@@ -8,4 +8,4 @@ $BIN/mals run pipelines/quickstart.yaml
 $BIN/mals inspect runs/quickstart --rows 3
 $BIN/mals verify shards/quickstart
 bash scripts/demo_train.sh
-bash scripts/demo_eval.sh runs/quickstart-pretrain/model
+bash scripts/demo_eval.sh runs/quickstart-pretrain

@@ -3,6 +3,7 @@
 The full-size rows need a GPU; the tiny profile differs only in configs and device, so a tiny
 run that produces every row with finite numbers exercises the same code the GPU run takes.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,15 @@ def run_script(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     env.pop("PYTHONPATH", None)  # the script must find our packages by itself (no pip install)
     # run from another folder: the script puts the repo root on sys.path itself
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False,
-                          env=env, timeout=timeout, cwd="/")
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=timeout,
+        cwd="/",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +40,7 @@ def script_module():
     try:
         import bench_gpu
         from gpu_bench.core import TINY
+
         yield bench_gpu, TINY
     finally:
         sys.path.remove(str(SCRIPT.parent))
@@ -46,10 +55,22 @@ def test_families_cover_every_row_the_issue_asks_for(script_module):
 
     bench_gpu, tiny = script_module
     full = expected_rows(bench_gpu, FULL)
-    for name in ("gen.sd-turbo.1step.eager.bare", "gen.sd-turbo.4step.eager.ours", "gen.sd-turbo.1step.compiled.ours",
-                 "gen.sd15.25step-cfg.eager.ours", "train.aptm-base.fp32", "train.aptm-base.bf16", "loader.webdataset",
-                 "caption.blip-large.bare", "caption.blip-large.ours", "clip.vit-b-32.ours", "eval.itc-images",
-                 "eval.itc-texts", "eval.rerank.batched", "eval.rerank.per-query"):
+    for name in (
+        "gen.sd-turbo.1step.eager.bare",
+        "gen.sd-turbo.4step.eager.ours",
+        "gen.sd-turbo.1step.compiled.ours",
+        "gen.sd15.25step-cfg.eager.ours",
+        "train.aptm-base.fp32",
+        "train.aptm-base.bf16",
+        "loader.webdataset",
+        "caption.blip-large.bare",
+        "caption.blip-large.ours",
+        "clip.vit-b-32.ours",
+        "eval.itc-images",
+        "eval.itc-texts",
+        "eval.rerank.batched",
+        "eval.rerank.per-query",
+    ):
         assert name in full
     assert len(full) == len(set(full)) == len(expected_rows(bench_gpu, tiny))
     # generation and training come first: the numbers that matter most survive a short run
@@ -70,13 +91,17 @@ def test_tiny_run_produces_every_row_with_finite_numbers(tmp_path, script_module
         assert row["items"] > 0 and row["setting"]
         if "ratio" in row:
             assert math.isfinite(row["ratio"]) and row["ratio"] > 0
-    for ours in ("gen.sd-turbo.1step.eager.ours", "caption.blip-large.ours", "clip.vit-b-32.ours",
-                 "eval.rerank.batched"):
+    for ours in (
+        "gen.sd-turbo.1step.eager.ours",
+        "caption.blip-large.ours",
+        "clip.vit-b-32.ours",
+        "eval.rerank.batched",
+    ):
         assert "ratio" in rows[ours]
     assert rows["gen.sd-turbo.1step.compiled.ours"]["first_batch_s"] > 0
     assert rows["eval.rerank.per-query"]["extrapolated_full_s"] > 0
     # the table comes last: a header, then one line per row in run order
-    tail = proc.stdout.strip().splitlines()[-len(rows) - 1:]
+    tail = proc.stdout.strip().splitlines()[-len(rows) - 1 :]
     assert tail[0].startswith("row") and [line.split()[0] for line in tail[1:]] == list(rows)
 
 
@@ -98,9 +123,15 @@ def test_check_lists_packages_and_cuda():
 
 def test_check_names_missing_packages_and_the_wheel_command(script_module, monkeypatch):
     bench_gpu, _ = script_module
-    monkeypatch.setattr(bench_gpu, "PACKAGES", [("torch", "torch", None),
-                                                ("no_such_module_xyz", "no-such-dist", "1.2.3"),
-                                                ("no_other_module_xyz", "other-dist", None)])
+    monkeypatch.setattr(
+        bench_gpu,
+        "PACKAGES",
+        [
+            ("torch", "torch", None),
+            ("no_such_module_xyz", "no-such-dist", "1.2.3"),
+            ("no_other_module_xyz", "other-dist", None),
+        ],
+    )
     lines: list[str] = []
     missing = bench_gpu.check_packages(echo=lines.append)
     text = "\n".join(lines)

@@ -9,6 +9,7 @@ The batch comes from our Collate (tokenise + MLM masking) and stays on the devic
 The loader row reads WebDataset shards written here with the trainer's pipeline (PairStream ->
 DataLoader workers -> batches + Collate) and times one epoch after its first batch.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,10 +20,12 @@ import random
 import time
 from collections.abc import Iterator
 
-from .core import Bench, captions, jpeg, pictures, write_vocab
+from .core import Bench, captions, jpeg, params_m, pictures, write_vocab
 from .models import aptm, aptm_config
 
-APTM_PUBLISHED = "APTM paper: MALS pretraining, global batch 600 on 4 GPUs, 32 epochs (no throughput published)"
+APTM_PUBLISHED = (
+    "APTM paper: MALS pretraining, global batch 600 on 4 GPUs, 32 epochs (no throughput published)"
+)
 
 
 def collate_for(cfg):
@@ -41,9 +44,19 @@ def random_batch(cfg, n: int, device) -> dict:
 
     gen = random.Random(0)
     h, w = cfg.vision.img_size
-    pairs = [{"pixels": torch.randn(3, h, w), "caption": text, "source": "mals-sd", "person_id": i,
-              "attrs": [gen.choice((-1, 0, 1)) for _ in range(27)], "key": f"b{i}", "caption_index": 0,
-              "seed": i} for i, text in enumerate(captions(n, seed=2))]
+    pairs = [
+        {
+            "pixels": torch.randn(3, h, w),
+            "caption": text,
+            "source": "mals-sd",
+            "person_id": i,
+            "attrs": [gen.choice((-1, 0, 1)) for _ in range(27)],
+            "key": f"b{i}",
+            "caption_index": 0,
+            "seed": i,
+        }
+        for i, text in enumerate(captions(n, seed=2))
+    ]
     batch = collate_for(cfg)(pairs)
     return {k: v.to(device) for k, v in batch.items() if k not in ("keys", "workers")}
 
@@ -63,28 +76,45 @@ def train_rows(bench: Bench) -> Iterator[dict]:
     opt = build_optimizer(model, OptimConfig())
     batch = random_batch(cfg, p.train_batch, bench.device)
     previous = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("high")                 # as aptm_train.train.loop.train does
+    torch.set_float32_matmul_precision("high")  # as aptm_train.train.loop.train does
     try:
         for precision in ("fp32", "bf16"):
             bench.need("train")
 
             def step(precision=precision):
-                autocast = (torch.autocast(bench.device.type, dtype=torch.bfloat16) if precision == "bf16"
-                            else contextlib.nullcontext())
+                autocast = (
+                    torch.autocast(bench.device.type, dtype=torch.bfloat16)
+                    if precision == "bf16"
+                    else contextlib.nullcontext()
+                )
                 with autocast:
                     out = task(model, batch)
                 out["loss"].backward()
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-                return {k: v.detach().float().item() for k, v in out.items()}   # the loop logs each step
+                return {k: v.detach().float().item() for k, v in out.items()}  # the loop logs each step
 
             bench.reset_peak()
-            items, sec = bench.timed(step, items_per_call=p.train_batch, warmup=p.train_warmup, calls=p.train_steps)
-            yield bench.row(f"train.{p.aptm}.{precision}", items=items, seconds=sec, unit="samples",
-                            setting={"model": f"{p.aptm} (random init)", "recipe": "mals-pretrain (6 losses)",
-                                     "batch_per_gpu": p.train_batch, "precision": precision,
-                                     "fp32_matmul": "tf32 (high)", "optimizer": "AdamW"},
-                            note="forward + backward + AdamW step + loss logging", compares_with=APTM_PUBLISHED)
+            items, sec = bench.timed(
+                step, items_per_call=p.train_batch, warmup=p.train_warmup, calls=p.train_steps
+            )
+            yield bench.row(
+                f"train.{p.aptm}.{precision}",
+                items=items,
+                seconds=sec,
+                unit="samples",
+                setting={
+                    "model": f"{p.aptm} (random init)",
+                    "params_m": params_m(model),
+                    "recipe": "mals-pretrain (6 losses)",
+                    "batch_per_gpu": p.train_batch,
+                    "precision": precision,
+                    "fp32_matmul": "tf32 (high)",
+                    "optimizer": "AdamW",
+                },
+                note="forward + backward + AdamW step + loss logging",
+                compares_with=APTM_PUBLISHED,
+            )
     finally:
         torch.set_float32_matmul_precision(previous)
 
@@ -106,12 +136,33 @@ def write_shards(bench: Bench, folder, n: int, tars: int, size: tuple[int, int])
         with wds.TarWriter(str(folder / name)) as sink:
             for i in range(start, min(n, start + per)):
                 key = f"s_{i:09d}"
-                meta = {"key": key, "captions": [texts[i]], "attrs": [1] * 27, "person_id": key, "image_id": key,
-                        "split": "train", "source": "mals-sd"}
-                sink.write({"__key__": key, "jpg": jpgs[i], "txt": texts[i], "json": json.dumps(meta).encode()})
-                rows.append({"key": key, "shard": name, "split": "train", "caption": texts[i], "captions": [texts[i]],
-                             "attrs": [1] * 27, "person_id": key, "image_id": key, "source": "mals-sd",
-                             "width": size[1], "height": size[0]})
+                meta = {
+                    "key": key,
+                    "captions": [texts[i]],
+                    "attrs": [1] * 27,
+                    "person_id": key,
+                    "image_id": key,
+                    "split": "train",
+                    "source": "mals-sd",
+                }
+                sink.write(
+                    {"__key__": key, "jpg": jpgs[i], "txt": texts[i], "json": json.dumps(meta).encode()}
+                )
+                rows.append(
+                    {
+                        "key": key,
+                        "shard": name,
+                        "split": "train",
+                        "caption": texts[i],
+                        "captions": [texts[i]],
+                        "attrs": [1] * 27,
+                        "person_id": key,
+                        "image_id": key,
+                        "source": "mals-sd",
+                        "width": size[1],
+                        "height": size[0],
+                    }
+                )
         sizes[name] = min(n, start + per) - start
     pq.write_table(pa.Table.from_pylist(rows, schema=SHARD_MANIFEST_SCHEMA), folder / "manifest.parquet")
     (folder / "sizes.json").write_text(json.dumps(sizes))
@@ -123,8 +174,10 @@ def bench_jpegs(bench: Bench, n: int, size: tuple[int, int]) -> list[bytes]:
     key = ("jpegs", size)
     have = bench.cache.setdefault(key, [])
     if len(have) < min(n, bench.profile.loader_images):
-        have += [jpeg(im) for im in pictures(min(n, bench.profile.loader_images) - len(have), *size,
-                                             seed=len(have))]
+        have += [
+            jpeg(im)
+            for im in pictures(min(n, bench.profile.loader_images) - len(have), *size, seed=len(have))
+        ]
     return [have[i % len(have)] for i in range(n)]
 
 
@@ -145,14 +198,24 @@ def loader_rows(bench: Bench) -> Iterator[dict]:
     first, count = None, 0
     for batch in batches(make_loader(stream), p.train_batch, collate_for(cfg)):
         if first is None:
-            first = time.perf_counter()                      # workers are up: time the rest of the epoch
+            first = time.perf_counter()  # workers are up: time the rest of the epoch
         else:
             count += len(batch["keys"])
     sec = time.perf_counter() - first
-    yield bench.row("loader.webdataset", items=count, seconds=sec, unit="samples",
-                    setting={"workers": p.loader_workers, "batch": p.train_batch, "images": f"{size[0]}x{size[1]} JPEG",
-                             "samples": p.loader_images, "tars": p.loader_tars,
-                             "transform": "train (resize, flip, RandAugment 2/7, erasing)"},
-                    note=f"one epoch after the first batch; worker start-up + first batch "
-                         f"{first - started:.1f} s", startup_s=first - started,
-                    compares_with="train rows: the loader must outrun the step's samples/s")
+    yield bench.row(
+        "loader.webdataset",
+        items=count,
+        seconds=sec,
+        unit="samples",
+        setting={
+            "workers": p.loader_workers,
+            "batch": p.train_batch,
+            "images": f"{size[0]}x{size[1]} JPEG",
+            "samples": p.loader_images,
+            "tars": p.loader_tars,
+            "transform": "train (resize, flip, RandAugment 2/7, erasing)",
+        },
+        note=f"one epoch after the first batch; worker start-up + first batch {first - started:.1f} s",
+        startup_s=first - started,
+        compares_with="train rows: the loader must outrun the step's samples/s",
+    )
