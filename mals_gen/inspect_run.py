@@ -18,7 +18,7 @@ from .contract import LOWER_COLOURS, MALS_ATTRIBUTE_NAMES, STAGE_ORDER, UPPER_CO
 from .manifest import load_manifest
 from .plan import load_plan
 from .runner import DONE_SUFFIX
-from .tario import read_members
+from .tario import PartTars
 
 
 def stage_counts(run_dir: Path) -> pd.DataFrame:
@@ -61,16 +61,15 @@ def describe_attrs(vec) -> str:
 
 
 def contact_sheet_items(run_dir: Path, frame: pd.DataFrame, count: int) -> list:
-    rows = frame[frame.get("status", "ok") == "ok"].head(count) if "status" in frame else frame.head(0)
-    items, tars = [], {}
-    for row in rows.itertuples():
-        if row.image_path not in tars:
-            tars[row.image_path] = read_members(run_dir / row.image_path)
-        image = Image.open(BytesIO(tars[row.image_path][row.image_member]))
-        text = getattr(row, "caption", None) or row.prompt
-        attrs = getattr(row, "attrs", None)
-        label = describe_attrs(attrs if attrs is not None else row.prompt_attrs)
-        items.append((image, f"{row.key}: {text} [{label}]"))
+    rows = frame[frame["status"] == "ok"].head(count) if "status" in frame else frame.head(0)
+    items = []
+    with PartTars(run_dir) as tars:
+        for row in rows.itertuples():
+            image = Image.open(BytesIO(tars.read(row.image_path, row.image_member)))
+            text = getattr(row, "caption", None) or row.prompt
+            attrs = getattr(row, "attrs", None)
+            label = describe_attrs(attrs if attrs is not None else row.prompt_attrs)
+            items.append((image, f"{row.key}: {text} [{label}]"))
     return items
 
 

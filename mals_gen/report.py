@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from .contract import LABEL_UNKNOWN, MALS_ATTRIBUTE_NAMES, MALS_LABEL_WORDS, STA
 from .fsutil import write_bytes_atomic
 from .manifest import available_stages, load_manifest
 from .plan import load_plan
-from .tario import read_members
+from .tario import PartTars
 
 SHEET_SIZE = 24
 COLOURS = {"first": "#4c72b0", "second": "#dd8452", "unknown": "#d0d0d0", "kept": "#55a868", "rejected": "#c44e52"}
@@ -147,26 +148,26 @@ def _pick_rejected(frame: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def _thumbs(run: Path, rows: pd.DataFrame) -> list[tuple[Image.Image, str]]:
-    tars: dict[str, dict[str, bytes]] = {}
     items = []
-    for _, row in rows.iterrows():
-        rel = row.get("image_path")
-        if not isinstance(rel, str) or not (run / rel).is_file():
-            continue
-        members = tars.setdefault(rel, read_members(run / rel))
-        data = members.get(row["image_member"])
-        if data is None:
-            continue
-        from io import BytesIO
-        image = Image.open(BytesIO(data)).convert("RGB")
-        box = row.get("person_box")
-        if box is not None and not (isinstance(box, float) and np.isnan(box)):
-            ImageDraw.Draw(image).rectangle([int(v) for v in box], outline=(230, 0, 0), width=2)
-        reason = row.get("reason")
-        head = f"[{reason}] " if isinstance(reason, str) and reason != "ok" else ""
-        caption = row.get("caption") if isinstance(row.get("caption"), str) else row.get("prompt", "")
-        items.append((image, f"{row['key']} {head}{caption}"))
+    with PartTars(run) as tars:
+        for _, row in rows.iterrows():
+            rel = row.get("image_path")
+            if not isinstance(rel, str) or not (run / rel).is_file() or row["image_member"] not in tars.get(rel):
+                continue
+            items.append(_thumb(tars.read(rel, row["image_member"]), row))
     return items
+
+
+def _thumb(data: bytes, row) -> tuple[Image.Image, str]:
+    """One contact-sheet cell: the image with its person box, and key [reason] caption."""
+    image = Image.open(BytesIO(data)).convert("RGB")
+    box = row.get("person_box")
+    if box is not None and not (isinstance(box, float) and np.isnan(box)):
+        ImageDraw.Draw(image).rectangle([int(v) for v in box], outline=(230, 0, 0), width=2)
+    reason = row.get("reason")
+    head = f"[{reason}] " if isinstance(reason, str) and reason != "ok" else ""
+    caption = row.get("caption") if isinstance(row.get("caption"), str) else row.get("prompt", "")
+    return image, f"{row['key']} {head}{caption}"
 
 
 def _sheet(run: Path, rows: pd.DataFrame, path: Path, title: str) -> str | None:

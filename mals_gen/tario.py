@@ -1,15 +1,20 @@
-"""Deterministic tar members: fixed mtime, owner and mode, so equal inputs give equal bytes."""
+"""Part tars: deterministic members on write, random access by member name on read.
+
+Every stage that reads a run's images (caption, filter, shard, report, inspect) goes through
+`PartTar`, so a missing or damaged tar is reported the same way everywhere.
+"""
 from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 from .errors import UserError
 
 
 def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    """Add `data` as `name` with fixed mtime, owner and mode, so equal inputs give equal bytes."""
     info = tarfile.TarInfo(name)
     info.size = len(data)
     info.mtime = 0
@@ -19,16 +24,107 @@ def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def iter_members(path: str | Path) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of every regular file in a tar, in order; a damaged tar is a UserError."""
+class _Unusual(Exception):
+    """A header the fast scanner does not handle (long names, PAX / GNU extensions)."""
+
+
+def _scan_ustar(path: Path) -> dict[str, tuple[int, int]]:
+    """Walk plain ustar headers (what a part tar holds) ~10x faster than tarfile's iterator."""
+    index = {}
+    with open(path, "rb") as f:
+        pos = 0
+        while True:
+            f.seek(pos)
+            header = f.read(512)
+            if len(header) < 512 or not any(header):
+                return index
+            stored = header[148:156].split(b"\0", 1)[0].strip()
+            if header[156:157] not in (b"0", b"\0") or header[345:346] != b"\0" or not stored \
+                    or int(stored, 8) != sum(header[:148]) + 256 + sum(header[156:]):
+                raise _Unusual(path)
+            size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
+            index[header[:100].split(b"\0", 1)[0].decode("utf-8")] = (pos + 512, size)
+            pos += 512 + size + (-size % 512)
+
+
+def tar_index(path: str | Path) -> dict[str, tuple[int, int]]:
+    """member name -> (data offset, size) of one tar, from its headers only."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} is missing: rerun `mals generate` on its run folder to redo that part")
     try:
-        with tarfile.open(path, "r:") as tar:
-            for info in tar:
-                if info.isfile():
-                    yield info.name, tar.extractfile(info).read()
-    except (tarfile.TarError, OSError, EOFError) as err:
-        raise UserError(f"{path}: cannot read tar ({err}); delete its part's .done.json to redo it") from None
+        return _scan_ustar(path)
+    except _Unusual:
+        pass
+    try:
+        with tarfile.open(path, "r:") as tf:
+            return {m.name: (m.offset_data, m.size) for m in tf if m.isfile()}
+    except (OSError, tarfile.TarError) as err:
+        raise UserError(f"{path} cannot be read ({err}); delete its part's .done.json in generate/ "
+                        "and rerun `mals generate` to redo it") from None
+
+
+class PartTar:
+    """Random access to one tar's members by name: `PartTar(path).read("KEY.jpg") -> bytes`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.index = tar_index(self.path)
+        self._file = None
+
+    def __contains__(self, member: str) -> bool:
+        return member in self.index
+
+    def read(self, member: str) -> bytes:
+        if member not in self.index:
+            raise UserError(f"{self.path} has no member {member} although its manifest lists it: delete "
+                            "that part's .done.json in generate/ and rerun `mals generate`")
+        if self._file is None:
+            self._file = open(self.path, "rb")  # noqa: SIM115  (kept open across reads; see close())
+        offset, size = self.index[member]
+        self._file.seek(offset)
+        return self._file.read(size)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class PartTars:
+    """Several run tars opened lazily by their path relative to the run folder (as manifests store it)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self._open: dict[str, PartTar] = {}
+
+    def get(self, rel_path: str) -> PartTar:
+        if rel_path not in self._open:
+            self._open[rel_path] = PartTar(self.run_dir / rel_path)
+        return self._open[rel_path]
+
+    def read(self, rel_path: str, member: str) -> bytes:
+        return self.get(rel_path).read(member)
+
+    def close(self) -> None:
+        for tar in self._open.values():
+            tar.close()
+        self._open.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def read_members(path: str | Path) -> dict[str, bytes]:
-    return dict(iter_members(path))
+    """Every member of a tar as {name: bytes}."""
+    with PartTar(path) as tar:
+        return {name: tar.read(name) for name in tar.index}

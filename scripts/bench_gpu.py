@@ -32,6 +32,11 @@ the ratio to it. Rows, in the order they run (most important first):
       1.5 images/s on an A100; half the steps and half the pixels should give roughly 4x that.
   gen.sd-turbo.{1,4}step.compiled.{ours,bare}   as the eager rows with the UNet compiled by our
       backend (`compile=True` -> `unet.compile()`); `first_batch_s` holds the compile time.
+Inputs are made here: random captions over a bert-base-sized WordPiece vocab written by the script
+(the real vocab is not on the GPU machine; sizes and token counts are what matter), smooth random
+images at each stage's size, WebDataset shards on local disk. Setting "params_m" in each row shows
+the size that ran (SD-2.1 UNet 865.9 M, OpenCLIP-H text 340.4 M, SD-1.5 UNet 859.5 M, VAE 83.7 M,
+BLIP-large 446.3 M with tied embeddings, ViT-B-32 151.3 M, aptm-base 214.5 M).
 A row the budget (--budget-s, counted from the start) cannot cover is reported as skipped, and a
 row that raises as failed, with the reason; the JSON is rewritten after every row, so a run that
 is killed still leaves its numbers. The table is printed last.
@@ -41,7 +46,8 @@ is killed still leaves its numbers. The table is printed last.
   python scripts/bench_gpu.py --tiny --out DIR # every row with tiny configs on CPU (< 1 minute)
 
 On a bare GPU machine (diffusers, open_clip_torch, webdataset, ftfy, braceexpand, wcwidth
-missing) fetch the wheels here once (the command `--check` prints), carry `.whl`, and run:
+missing) fetch the wheels here once (the command `--check` prints), carry `.whl` (8.5 MB) and run,
+with a 600 s limit (the default 450 s budget leaves room for a compile that overruns):
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit; set -o pipefail; PYTHONUNBUFFERED=1 python3 scripts/bench_gpu.py --out $OUT 2>&1 | tee $OUT/log.txt
 """
 

@@ -151,7 +151,7 @@ def test_cli_shard(tmp_path):
 def test_fast_paths_agree_with_tarfile_and_pil(tmp_path):
     from mals_gen.shard.images import jpeg_size
     from mals_gen.shard.tarwriter import TAR_FORMAT, member_info, tar_header
-    from mals_gen.shard.writer import _tar_index
+    from mals_gen.tario import tar_index as _tar_index
 
     for name, size in (("k.jpg", 0), ("s_000000001.json", 12345), ("x" * 100, 7), ("y" * 150, 3), ("é.txt", 1)):
         assert tar_header(name, size) == member_info(name, size).tobuf(TAR_FORMAT, "utf-8", "surrogateescape")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from ..errors import UserError
 from ..plan import RunPlan, load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
+from ..tario import PartTar
 from .captioners import CaptionItem, read_instructions
 from .presets import DEFAULT_MODELS, GENERATION_KEYS, check_settings, preset_settings
 
@@ -130,22 +130,15 @@ def _open_tar(run_dir: Path, image_path: str | None):
     if image_path is None:
         yield None
         return
-    path = run_dir / image_path
-    if not path.is_file():
-        raise UserError(f"{path} is missing: rerun `mals generate` on {run_dir}")
-    with tarfile.open(path, "r:") as tar:
+    with PartTar(run_dir / image_path) as tar:
         yield tar
 
 
-def _read_image(tar: tarfile.TarFile, member: str):
+def _read_image(tar: PartTar, member: str):
     """The decoded RGB image of tar member KEY.jpg, or None when its bytes are not an image."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        data = tar.extractfile(tar.getmember(member)).read()
-    except KeyError:
-        raise UserError(f"{tar.name} has no member {member} although the generate manifest says ok: "
-                        "delete that part's generate done marker and rerun `mals generate`") from None
+    data = tar.read(member)
     try:
         with Image.open(io.BytesIO(data)) as img:
             return img.convert("RGB")
@@ -163,7 +156,7 @@ class _PartCaptions:
         self.results: dict[str, tuple[str, str]] = {}  # key -> (caption, settings JSON)
         self.dropped = {"no_image": 0, "bad_image": 0, "empty_caption": 0}
 
-    def add_batch(self, rows: list[dict], gen_rows: dict, tar: tarfile.TarFile | None) -> None:
+    def add_batch(self, rows: list[dict], gen_rows: dict, tar: PartTar | None) -> None:
         batch = []
         for row in rows:
             image = _read_image(tar, gen_rows[row["key"]]["image_member"]) if tar is not None else None

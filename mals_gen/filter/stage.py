@@ -26,7 +26,6 @@ refused, so a run is never filtered half with one threshold and half with anothe
 from __future__ import annotations
 
 import json
-import tarfile
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -47,6 +46,7 @@ from ..manifest import read_part, write_part
 from ..plan import load_plan
 from ..ranks import Ranks
 from ..runner import PartSpec, StageContext, StageSummary, aggregate_stats, is_done, run_stage
+from ..tario import PartTars
 from . import checks as C
 from .dedup import PHashIndex, from_hex, phash, to_hex
 from .detectors import build_detector, person_box
@@ -170,41 +170,18 @@ def _reject(rec: dict, verdict: C.Verdict) -> bool:
     return rec["keep"]
 
 
-class _Tars:
-    """Open part tars once; read members by name (never extracted to loose files)."""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = run_dir
-        self._open: dict[str, tuple[tarfile.TarFile, dict]] = {}
-
-    def read(self, rel_path: str, member: str) -> bytes | None:
-        if rel_path not in self._open:
-            path = self.run_dir / rel_path
-            if not path.is_file():
-                raise UserError(f"{path} is missing but {self.run_dir}/generate lists it: "
-                                f"rerun `mals generate` for {self.run_dir}")
-            tf = tarfile.open(path)  # noqa: SIM115 (kept open for the part, closed by close())
-            self._open[rel_path] = (tf, {m.name: m for m in tf.getmembers()})
-        tf, members = self._open[rel_path]
-        info = members.get(member)
-        return None if info is None else tf.extractfile(info).read()
-
-    def close(self) -> None:
-        for tf, _ in self._open.values():
-            tf.close()
-
-
-def _measure(row: dict, tars: _Tars, th: Thresholds) -> tuple[dict, np.ndarray | None]:
+def _measure(row: dict, tars: PartTars, th: Thresholds) -> tuple[dict, np.ndarray | None]:
     """The cheap checks of one sample; returns its record and its decoded image (None if none)."""
     rec = _new_record(row["key"])
     gen = row["gen"]
     if gen is None or gen["status"] != "ok":
         _reject(rec, (False, "generation_failed"))
         return rec, None
-    data = tars.read(gen["image_path"], gen["image_member"])
-    if data is None:
+    tar = tars.get(gen["image_path"])
+    if gen["image_member"] not in tar:
         _reject(rec, (False, "missing_image"))
         return rec, None
+    data = tar.read(gen["image_member"])
     rec["file_bytes"] = len(data)
     try:
         rgb = np.asarray(Image.open(BytesIO(data)).convert("RGB"))            # (H, W, 3) uint8
@@ -243,7 +220,7 @@ def _detect(batch: list[tuple[dict, np.ndarray]], detector, cfg: FilterConfig) -
 
 def _check_part(ctx: StageContext, cfg: FilterConfig, models: _Models) -> dict:
     rows = _part_inputs(ctx.run_dir, ctx.part.index)
-    tars = _Tars(ctx.run_dir)
+    tars = PartTars(ctx.run_dir)
     records: list[dict] = []
     try:
         for start in range(0, len(rows), cfg.batch_size):

@@ -10,7 +10,6 @@ hash of the key.
 from __future__ import annotations
 
 import math
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from ..errors import UserError
 from ..manifest import done_part_files, load_manifest
 from ..plan import load_plan
 from ..runner import StageSummary
+from ..tario import tar_index
 from .dataset import ImageRef, Sample, write_dataset
 from .images import ImageSpec
 from .split import SplitFractions, split_of
@@ -67,43 +67,6 @@ def _check_finished(run_dir: Path) -> None:
         if 0 < done < n_parts:
             raise UserError(f"{run_dir / stage} has {done} of {n_parts} parts done: finish it "
                             f"(rerun `mals {stage}` on {run_dir}) before sharding")
-
-
-def _tar_index(path: Path) -> dict[str, tuple[int, int]]:
-    """member name -> (data offset, size) of one part tar, from its headers only."""
-    try:
-        return _scan_ustar(path)
-    except _Unusual:  # long names, PAX / GNU extensions: let tarfile walk it
-        pass
-    try:
-        with tarfile.open(path, "r:") as tf:
-            return {m.name: (m.offset_data, m.size) for m in tf if m.isfile()}
-    except (OSError, tarfile.TarError) as err:
-        raise UserError(f"{path} cannot be read ({err}); delete its generate part and rerun "
-                        "`mals generate` to redo it") from None
-
-
-class _Unusual(Exception):
-    pass
-
-
-def _scan_ustar(path: Path) -> dict[str, tuple[int, int]]:
-    """Walk plain ustar headers (what a part tar holds) ~10x faster than tarfile's iterator."""
-    index = {}
-    with open(path, "rb") as f:
-        pos = 0
-        while True:
-            f.seek(pos)
-            header = f.read(512)
-            if len(header) < 512 or not any(header):
-                return index
-            stored = header[148:156].split(b"\0", 1)[0].strip()
-            if header[156:157] not in (b"0", b"\0") or header[345:346] != b"\0" or not stored \
-                    or int(stored, 8) != sum(header[:148]) + 256 + sum(header[156:]):
-                raise _Unusual(path)
-            size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
-            index[header[:100].split(b"\0", 1)[0].decode("utf-8")] = (pos + 512, size)
-            pos += 512 + size + (-size % 512)
 
 
 def _scores(row: dict) -> dict:
@@ -154,7 +117,7 @@ def run_samples(run_dir: Path, cfg: ShardConfig) -> tuple[list[Sample], dict]:
         tar_path = run_dir / row["image_path"]
         index = indexes.get(row["image_path"])
         if index is None:
-            index = indexes[row["image_path"]] = _tar_index(tar_path)
+            index = indexes[row["image_path"]] = tar_index(tar_path)
         if row["image_member"] not in index:
             raise UserError(f"{tar_path} has no member {row['image_member']} for sample {row['key']}; "
                             "delete that generate part and rerun `mals generate`")
