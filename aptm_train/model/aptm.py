@@ -60,9 +60,17 @@ class APTM(nn.Module):
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L) ids + mask -> text_tokens (B, L, Dt), text_feat (B, E) L2-normalised ([CLS])."""
+        """(B, L) ids + mask -> text_tokens (B, L, Dt), text_feat (B, E) L2-normalised.
+
+        The feature is the [CLS] token (APTM) or, with `text.pooling == "mean"`, the mean of the
+        caption's tokens (padding excluded)."""
         tokens = self.text_encoder.encode_text(input_ids, attention_mask)  # (B, L, Dt)
-        feat = F.normalize(self.text_proj(tokens[:, 0]), dim=-1)            # (B, E)
+        if self.config.text.pooling == "mean":
+            weights = attention_mask.unsqueeze(-1).to(tokens.dtype)        # (B, L, 1)
+            pooled = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, Dt)
+        else:
+            pooled = tokens[:, 0]                                          # (B, Dt)
+        feat = F.normalize(self.text_proj(pooled), dim=-1)                 # (B, E)
         return tokens, feat
 
     def fuse(self, text_tokens: torch.Tensor, attention_mask: torch.Tensor,

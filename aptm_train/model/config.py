@@ -57,6 +57,10 @@ class TextConfig:
     dropout: float = 0.1            # hidden and attention-probability dropout, as BERT
     tokenizer: str = BUNDLED_VOCAB  # "bundled:bert-base-uncased", a folder with vocab.txt, or a hub id
     max_len: int = 56               # [CLS] + 55 word pieces
+    # Text feature for ITC: "cls" (APTM, BERT) or "mean" over the caption's tokens. all-MiniLM-L6-v2
+    # was trained with mean pooling and its [CLS] output is the same for every sentence (cosine
+    # 1.000 between unrelated captions after its first 3 layers), so aptm-mini pools by mean.
+    pooling: str = "cls"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ def validate(cfg: APTMConfig) -> None:
     scale = v.patch_size * 2 ** (len(v.depths) - 1)
     if v.img_size[0] % scale or v.img_size[1] % scale:
         raise UserError(f"model config {cfg.name}: vision.img_size {v.img_size} must be divisible by {scale}")
+    if t.pooling not in ("cls", "mean"):
+        raise UserError(f"model config {cfg.name}: text.pooling must be 'cls' or 'mean', got {t.pooling!r}")
     if t.hidden_size % t.num_heads:
         raise UserError(f"model config {cfg.name}: text.hidden_size is not divisible by text.num_heads")
     if not 0 < t.fusion_layer < t.num_layers:
@@ -107,7 +113,7 @@ def _mini() -> APTMConfig:
         name="aptm-mini",
         vision=VisionConfig(embed_dim=48, depths=(2, 2, 2, 2), num_heads=(2, 4, 8, 16)),
         text=TextConfig(hidden_size=384, num_layers=6, fusion_layer=3, num_heads=12,
-                        intermediate_size=1536),
+                        intermediate_size=1536, pooling="mean"),
         pretrained_text=BUNDLED_MINILM,
     )
 

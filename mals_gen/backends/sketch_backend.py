@@ -1,4 +1,4 @@
-"""The sketch backend: procedural pedestrians drawn from the attribute vector (no weights).
+"""`SketchBackend`: `render_person` as an image backend of `mals generate` (no weights).
 
 Not a substitute for diffusion: it exists so every later stage and the trainer can run and be
 tested meaningfully on a machine without model weights.
