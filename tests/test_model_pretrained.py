@@ -129,7 +129,7 @@ def test_bert_size_mismatch_is_user_error(tmp_path):
 def test_bundled_minilm_loads_into_aptm_mini():
     cfg = named_config("aptm-mini")
     assert cfg.text == TextConfig(hidden_size=384, num_layers=6, fusion_layer=3, num_heads=12,
-                                  intermediate_size=1536)
+                                  intermediate_size=1536, pooling="mean")
     model = APTM.from_config(cfg)
     (report,) = load_pretrained(model)
     assert len(report.loaded) >= 6 * 16 + 5
@@ -137,6 +137,20 @@ def test_bundled_minilm_loads_into_aptm_mini():
                              "cls.")) for k in report.missing)
     emb = model.text_encoder.bert.embeddings.word_embeddings.weight
     assert emb.abs().mean() > 0.01 and emb[0].abs().sum() > 0   # real weights, not our init
+
+
+def test_aptm_mini_text_features_tell_captions_apart():
+    """MiniLM's [CLS] after its first 3 layers is the same for every sentence; mean pooling is not."""
+    cfg = named_config("aptm-mini")
+    model = APTM.from_config(cfg).eval()
+    load_pretrained(model)
+    ids, mask = tokenize(build_tokenizer(cfg), ["a man in a red shirt and black pants",
+                                                "a woman in a long white dress with a handbag"])
+    with torch.no_grad():
+        tokens, feat = model.encode_text(ids, mask)
+        cls = torch.nn.functional.normalize(tokens[:, 0], dim=-1)
+    assert float(cls[0] @ cls[1]) > 0.999          # why aptm-mini does not use [CLS]
+    assert float(feat[0] @ feat[1]) < 0.98
 
 
 def test_tokenize_follows_the_original_convention():
