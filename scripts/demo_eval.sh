@@ -17,7 +17,8 @@ if [ -z "$CKPT" ]; then
   echo "demo_eval: no trained checkpoint under runs/ (train one first, e.g. aptm-train pretrain)" >&2
   exit 1
 fi
-OUT=$(dirname "$CKPT")/eval
+# a training run folder (holding model/ or best/) keeps its eval beside them; a model folder's goes next to it
+if [ -d "$CKPT/model" ] || [ -d "$CKPT/best" ]; then OUT="${CKPT%/}/eval"; else OUT=$(dirname "$CKPT")/eval; fi
 echo "== eval: $CKPT on $SHARDS (test split) =="
 $BIN/aptm-train eval --checkpoint "$CKPT" --shards "$SHARDS" --split test --mode all \
   --out "$OUT" --rankings --html --no-progress
