@@ -1,0 +1,54 @@
+"""Does search find what a query asks for? Precision of attribute-matched results vs the base rate.
+
+Runs `aptm-train search` for a few attribute queries over a shard folder and, using the shards'
+mined attributes (manifest.parquet), prints for each query the share of the top-K results that
+carry the asked attributes next to that share in the whole gallery (what a random ranking gets).
+Usage: python scripts/search_check.py CHECKPOINT SHARDS [--top 50]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from mals_gen.contract import ATTR
+
+# query -> {attribute slot: required label}; 0 = present for colours, gender 1 = man, 0 = woman
+QUERIES = {
+    "a man in a red shirt": {"gender": 1, "upper_red": 0},
+    "a woman in a white top": {"gender": 0, "upper_white": 0},
+    "a person wearing blue jeans": {"lower_blue": 0},
+    "a woman in a skirt": {"gender": 0, "lower_type": 0},
+}
+
+
+def ranked_keys(checkpoint: str, shards: str, query: str, top: int) -> list[str]:
+    out = subprocess.run([sys.executable, "-m", "aptm_train", "search", "--checkpoint", checkpoint,
+                          "--gallery", shards, "--top", str(top), "--no-progress", query],
+                         capture_output=True, text=True, check=True).stdout
+    return re.findall(r"\.tar/(\S+)\s*$", out, flags=re.MULTILINE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("shards")
+    parser.add_argument("--top", type=int, default=50)
+    args = parser.parse_args()
+    manifest = pd.read_parquet(Path(args.shards) / "manifest.parquet").set_index("key")
+    print(f"{'query':<32}{'top-' + str(args.top):>10}{'gallery':>10}{'lift':>7}")
+    attrs = manifest["attrs"].dropna()
+    for query, wanted in QUERIES.items():
+        matches = attrs.map(lambda vec, wanted=wanted: all(vec[ATTR[s]] == v for s, v in wanted.items()))
+        base = matches.mean()
+        keys = [k for k in ranked_keys(args.checkpoint, args.shards, query, args.top) if k in attrs.index]
+        hit = matches.loc[keys].mean() if keys else float("nan")
+        print(f"{query:<32}{100 * hit:>9.1f}%{100 * base:>9.1f}%{hit / base if base else float('nan'):>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
