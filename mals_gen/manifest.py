@@ -32,7 +32,11 @@ def read_part(run_dir: str | Path, stage: str, index: int, columns: Iterable[str
     path = Path(run_dir) / stage / f"{part_name(index)}.parquet"
     if not path.exists():
         raise UserError(f"{path} is missing: run `mals {stage}` on {run_dir} first")
-    return pq.read_table(path, columns=list(columns) if columns else None)
+    try:
+        return pq.read_table(path, columns=list(columns) if columns else None)
+    except (OSError, pa.ArrowInvalid, KeyError) as err:
+        raise UserError(f"{path}: cannot read columns {list(columns or [])} ({err}); delete "
+                        f"{path.with_suffix('')}.done.json and rerun `mals {stage}` on {run_dir}") from None
 
 
 def done_part_files(run_dir: str | Path, stage: str) -> list[Path]:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..contract import ATTRS_SCHEMA, NUM_MALS_ATTRIBUTES
-from ..errors import UserError
+from ..manifest import read_part
 from ..plan import load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
@@ -43,10 +43,9 @@ def agreement(mined: np.ndarray, intended: np.ndarray) -> np.ndarray:
 
 def _intended(ctx: StageContext, keys: list[str]) -> np.ndarray | None:
     """The plan part's prompt_attrs aligned to `keys`, or None when the plan has none."""
-    path = ctx.upstream("plan", ".parquet")
-    if not path.exists():
+    if not ctx.upstream("plan", ".parquet").exists():
         return None
-    table = pq.read_table(path)
+    table = read_part(ctx.run_dir, "plan", ctx.part.index)
     if "prompt_attrs" not in table.column_names:
         return None
     by_key = dict(zip(table.column("key").to_pylist(), table.column("prompt_attrs").to_pylist()))
@@ -55,12 +54,7 @@ def _intended(ctx: StageContext, keys: list[str]) -> np.ndarray | None:
 
 
 def _process_part(ctx: StageContext, cfg: AttrsConfig) -> dict:
-    src = ctx.upstream("caption", ".parquet")
-    try:
-        table = pq.read_table(src, columns=["key", "caption"])
-    except (OSError, pa.ArrowInvalid, KeyError) as err:
-        raise UserError(f"{src}: cannot read `key` and `caption` ({err}); rerun `mals caption` "
-                        f"on {ctx.run_dir}") from None
+    table = read_part(ctx.run_dir, "caption", ctx.part.index, ["key", "caption"])
     keys = table.column("key").to_pylist()
     captions = [c or "" for c in table.column("caption").to_pylist()]
     labels = mine_many(captions)                           # (N, 27) int8

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from ..contract import CAPTION_SCHEMA
 from ..errors import UserError
+from ..manifest import read_part
 from ..plan import RunPlan, load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
@@ -117,11 +118,7 @@ def build_captioner(spec: CaptionSpec, cfg: CaptionConfig):
 # One part.
 
 def _read_upstream(ctx: StageContext, stage: str, columns: list[str]) -> list[dict]:
-    path = ctx.upstream(stage, ".parquet")
-    if not path.exists():
-        raise UserError(f"{path} is missing although its part is marked done: delete "
-                        f"{ctx.run_dir / stage / ctx.part.name}.done.json and rerun `mals generate`")
-    return pq.read_table(path, columns=columns).to_pylist()
+    return read_part(ctx.run_dir, stage, ctx.part.index, columns).to_pylist()
 
 
 @contextmanager
