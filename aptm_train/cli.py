@@ -6,11 +6,9 @@ transformers) happen inside the commands, so `aptm-train --help` stays fast.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import typer
 
+from mals_gen.cliutil import register_commands
 from mals_gen.errors import user_errors
 
 from . import commands
@@ -24,10 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-    if _info.name.startswith("_"):  # shared option helpers, not commands
-        continue
-    importlib.import_module(f"{commands.__name__}.{_info.name}").register(app)
+register_commands(app, commands)
 
 
 def main() -> None:

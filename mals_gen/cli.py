@@ -6,12 +6,10 @@ diffusers, transformers) happen inside the commands, so `mals --help` stays fast
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import typer
 
 from . import commands
+from .cliutil import register_commands
 from .errors import user_errors
 
 app = typer.Typer(
@@ -24,16 +22,12 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _root() -> None:
     """Keeps `mals` a group of commands even while only one is registered."""
 
 
-for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-    if _info.name.startswith("_"):  # shared option helpers, not commands
-        continue
-    importlib.import_module(f"{commands.__name__}.{_info.name}").register(app)
+register_commands(app, commands)
 
 
 def main() -> None:

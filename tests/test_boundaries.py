@@ -1,5 +1,6 @@
 """Package boundary: aptm_train imports only the small shared modules of mals_gen (the data contract
-and four dependency-light helpers: config loading, user errors, atomic writes, contact sheets), never
+and five dependency-light helpers: config loading, user errors, atomic writes, contact sheets,
+command discovery), never
 a pipeline stage; mals_gen never imports aptm_train. Imports are read with `ast`, so lazy imports
 inside functions count too."""
 from __future__ import annotations
@@ -8,9 +9,9 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Shared rather than copied: one atomic-write helper and one contact-sheet helper for both tools.
+# Shared rather than copied: one atomic-write, contact-sheet and command-discovery helper for both tools.
 ALLOWED = {"mals_gen.contract", "mals_gen.config", "mals_gen.errors", "mals_gen.fsutil",
-           "mals_gen.contact_sheet"}
+           "mals_gen.contact_sheet", "mals_gen.cliutil"}
 
 
 def _imports(path: Path) -> list[str]:
