@@ -86,6 +86,24 @@ def test_augmentation_is_seeded_per_pair(shards):
     assert x.shape == (3, *SIZE) and x.dtype == torch.float32
 
 
+def test_augmentation_keeps_garment_colours():
+    """The original's RandAugment ops only: a red shirt stays red (torchvision's Solarize turns it
+    cyan, Color greys it)."""
+    from PIL import Image
+
+    from aptm_train.data.transforms import CAPTION_SAFE_OPS, _CaptionSafeOp
+
+    assert set(_CaptionSafeOp._AUGMENTATION_SPACE) == set(CAPTION_SAFE_OPS)
+    shirt = Image.new("RGB", (32, 96), (200, 30, 30))
+    tf = train_transform(SIZE, "mals", erasing=0.0)
+    mean, std = torch.tensor([0.4417, 0.4181, 0.4237]), torch.tensor([0.3088, 0.2974, 0.3010])
+    torch.manual_seed(0)
+    for _ in range(200):
+        rgb = tf(shirt) * std[:, None, None] + mean[:, None, None]          # (3, H, W) in [0, 1]
+        r, g, b = rgb[:, SIZE[0] // 2 - 8:SIZE[0] // 2 + 8, 8:24].reshape(3, -1).median(1).values
+        assert r > 1.5 * max(g, b) + 0.05, (float(r), float(g), float(b))   # dark red is still red
+
+
 def test_collate_builds_the_batch_dict(shards):
     from aptm_train.losses.mlm import MaskingVocab, mask_tokens
     from aptm_train.model.config import named_config
