@@ -16,11 +16,10 @@ from mals_gen.attrs import miner as miner_mod
 from mals_gen.attrs.miner import mine_attributes, mine_many
 from mals_gen.attrs.stage import AttrsConfig, agreement, run_attrs
 from mals_gen.attrs.table import label_file
-from mals_gen.contract import ATTR, CAPTION_SCHEMA, MALS_ATTRIBUTE_NAMES, PLAN_SCHEMA, make_key
+from mals_gen.contract import ATTR, MALS_ATTRIBUTE_NAMES
 from mals_gen.errors import UserError
-from mals_gen.manifest import write_part
-from mals_gen.plan import RunPlan, write_or_check_plan
-from mals_gen.runner import run_stage
+
+from ._run_fixtures import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT / "tests" / "data" / "attrs_dev" / "dev.jsonl"
@@ -200,22 +199,9 @@ CAPTIONS = ["a man in a red shirt and blue jeans", "a woman in a white dress wit
 
 
 def _fixture_run(run: Path) -> None:
-    (run / "plan").mkdir(parents=True)
-    plan = write_or_check_plan(run, RunPlan(n=len(CAPTIONS), part_size=3, seed=1, key_prefix="t"))
-    prompt_attrs = mine_many(["a man in a red shirt and black jeans"] * plan.n)
-    for part in plan.parts:
-        rows = [{"key": make_key("t", i), "index": i, "part": part.index, "prompt": "p", "seed": i,
-                 "prompt_attrs": prompt_attrs[i].tolist(), "prompt_source": "test"}
-                for i in range(part.start, part.stop)]
-        write_part(run / "plan" / f"{part.name}.parquet", rows, PLAN_SCHEMA)
-
-    def caption_part(ctx):
-        rows = [{"key": make_key("t", i), "caption": CAPTIONS[i], "captioner": "test",
-                 "caption_settings": "{}"} for i in range(ctx.part.start, ctx.part.stop)]
-        write_part(ctx.path(".parquet"), rows, CAPTION_SCHEMA)
-        return {"samples": len(rows)}
-
-    run_stage("caption", run, plan.parts, caption_part, progress=False)
+    prompt_attrs = mine_many(["a man in a red shirt and black jeans"] * len(CAPTIONS))
+    samples = [{"prompt_attrs": a.tolist(), "caption": c} for a, c in zip(prompt_attrs, CAPTIONS, strict=True)]
+    write_run(run, samples, part_size=3, stages=("plan", "caption"))
 
 
 def _read_parts(run: Path) -> list:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,10 @@ from PIL import Image
 
 from mals_gen.caption import captioners
 from mals_gen.caption.stage import CaptionConfig, run_caption
-from mals_gen.contract import GENERATE_SCHEMA, NUM_MALS_ATTRIBUTES, PLAN_SCHEMA
 from mals_gen.errors import UserError
-from mals_gen.plan import RunPlan, write_or_check_plan
-from mals_gen.runner import run_stage
+from mals_gen.plan import RunPlan
+
+from ._run_fixtures import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = ["a", "picture", "of", "the", "person", "woman", "man", "with", "red", "blue", "black", "white",
@@ -29,7 +28,7 @@ BROKEN = 6      # status "ok" but the tar member is not an image
 
 
 # ---------------------------------------------------------------------------------------------
-# Fixture run: plan.json, plan parts and generate parts (tar of KEY.jpg) with done markers.
+# Fixture run: plan.json and finished plan and generate parts (tar of KEY.jpg).
 
 def _jpeg(index: int) -> bytes:
     rng = np.random.default_rng(index)
@@ -40,40 +39,10 @@ def _jpeg(index: int) -> bytes:
 
 
 def make_run(root: Path, backend: str = "sketch", n: int = 10, part_size: int = 4) -> RunPlan:
-    root.mkdir(parents=True, exist_ok=True)
-    plan = write_or_check_plan(root, RunPlan(n=n, part_size=part_size, seed=7, key_prefix="t",
-                                             config={"backend": backend}))
-
-    def plan_part(ctx):
-        rows = [{"key": plan.key(i), "index": i, "part": ctx.part.index, "seed": plan.sample_seed(i),
-                 "prompt": f"a person number {i} in a {['red', 'blue'][i % 2]} shirt",
-                 "prompt_attrs": [-1] * NUM_MALS_ATTRIBUTES, "prompt_source": "test"}
-                for i in range(ctx.part.start, ctx.part.stop)]
-        with ctx.output(".parquet") as tmp:
-            pq.write_table(pa.Table.from_pylist(rows, schema=PLAN_SCHEMA), tmp)
-        return {"samples": len(rows)}
-
-    def generate_part(ctx):
-        rows = []
-        with ctx.output(".tar") as tmp, tarfile.open(tmp, "w") as tar:
-            for i in range(ctx.part.start, ctx.part.stop):
-                key, ok = plan.key(i), i != FAILED
-                if ok:
-                    data = b"not a jpeg" if i == BROKEN else _jpeg(i)
-                    info = tarfile.TarInfo(f"{key}.jpg")
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-                rows.append({"key": key, "image_path": f"generate/{ctx.part.name}.tar",
-                             "image_member": f"{key}.jpg" if ok else "", "width": 32, "height": 64,
-                             "image_bytes": 0, "backend": backend, "model": "test",
-                             "status": "ok" if ok else "failed", "error": "" if ok else "boom"})
-        with ctx.output(".parquet") as tmp:
-            pq.write_table(pa.Table.from_pylist(rows, schema=GENERATE_SCHEMA), tmp)
-        return {"samples": len(rows)}
-
-    run_stage("plan", root, plan.parts, plan_part, progress=False)
-    run_stage("generate", root, plan.parts, generate_part, requires="plan", progress=False)
-    return plan
+    samples = [{"prompt": f"a person number {i} in a {['red', 'blue'][i % 2]} shirt",
+                "image": None if i == FAILED else b"not a jpeg" if i == BROKEN else _jpeg(i)} for i in range(n)]
+    return write_run(root, samples, part_size=part_size, seed=7, backend=backend, size=(64, 32),
+                     stages=("plan", "generate"))
 
 
 def read_captions(run: Path) -> pa.Table:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import tarfile
 from pathlib import Path
 
 import cv2
@@ -14,26 +13,16 @@ import pytest
 from PIL import Image
 
 from mals_gen.backends.sketch import render_person
-from mals_gen.contract import (
-    ATTR,
-    ATTRS_SCHEMA,
-    CAPTION_SCHEMA,
-    GENERATE_SCHEMA,
-    NUM_MALS_ATTRIBUTES,
-    PLAN_SCHEMA,
-    make_key,
-)
+from mals_gen.contract import ATTR, NUM_MALS_ATTRIBUTES
 from mals_gen.errors import UserError
 from mals_gen.filter import checks as C
 from mals_gen.filter import stage as filter_stage
 from mals_gen.filter.dedup import PHashIndex, hamming, phash
 from mals_gen.filter.detectors import HogDetector, person_box
 from mals_gen.filter.stage import FilterConfig, run_filter
-from mals_gen.manifest import write_part
-from mals_gen.plan import RunPlan, write_or_check_plan
 from mals_gen.ranks import Ranks
-from mals_gen.runner import run_stage
-from mals_gen.tario import add_member
+
+from ._run_fixtures import write_run
 
 H, W = 256, 128
 CAPTION = "a young woman with long hair wears a red coat and blue jeans"
@@ -66,54 +55,9 @@ def make_run(run: Path, samples: list[dict], part_size: int = 4, backend: str = 
 
     Each sample: {"image": (H, W, 3) array or None (generation failed), "caption": str,
     "prompt_attrs": 27 ints, "attrs": 27 ints}."""
-    run.mkdir(parents=True, exist_ok=True)
-    plan = write_or_check_plan(run, RunPlan(n=len(samples), part_size=part_size, seed=0, key_prefix="t",
-                                            config={"backend": backend}))
-    unknown = [-1] * NUM_MALS_ATTRIBUTES
-
-    def rows_of(part):
-        return [(i, make_key("t", i), samples[i]) for i in range(part.start, part.stop)]
-
-    def plan_part(ctx):
-        rows = [{"key": k, "index": i, "part": ctx.part.index, "prompt": s["caption"], "seed": i,
-                 "prompt_attrs": s.get("prompt_attrs", unknown), "prompt_source": "test"}
-                for i, k, s in rows_of(ctx.part)]
-        with ctx.output(".parquet") as tmp:
-            write_part(tmp, rows, PLAN_SCHEMA)
-        return {"samples": len(rows)}
-
-    def generate_part(ctx):
-        rows = []
-        with ctx.output(".tar") as tmp, tarfile.open(tmp, "w") as tar:
-            for _i, k, s in rows_of(ctx.part):
-                ok = s["image"] is not None
-                data = jpeg(s["image"]) if ok else b""
-                if ok:
-                    add_member(tar, f"{k}.jpg", data)
-                rows.append({"key": k, "image_path": f"generate/{ctx.part.name}.tar", "image_member": f"{k}.jpg",
-                             "width": W, "height": H, "image_bytes": len(data), "backend": backend,
-                             "model": "test", "status": "ok" if ok else "failed", "error": None if ok else "boom"})
-        with ctx.output(".parquet") as tmp:
-            write_part(tmp, rows, GENERATE_SCHEMA)
-        return {"samples": len(rows)}
-
-    def caption_part(ctx):
-        rows = [{"key": k, "caption": s["caption"], "captioner": "prompt", "caption_settings": "{}"}
-                for _i, k, s in rows_of(ctx.part)]
-        with ctx.output(".parquet") as tmp:
-            write_part(tmp, rows, CAPTION_SCHEMA)
-        return {"samples": len(rows)}
-
-    def attrs_part(ctx):
-        rows = [{"key": k, "attrs": s.get("attrs", unknown), "attr_source": "test", "attr_agreement": 1.0}
-                for _i, k, s in rows_of(ctx.part)]
-        with ctx.output(".parquet") as tmp:
-            write_part(tmp, rows, ATTRS_SCHEMA)
-        return {"samples": len(rows)}
-
-    for stage, fn in (("plan", plan_part), ("generate", generate_part), ("caption", caption_part),
-                      ("attrs", attrs_part)):
-        run_stage(stage, run, plan.parts, fn, progress=False)
+    encoded = [{**s, "image": None if s["image"] is None else jpeg(s["image"])} for s in samples]
+    write_run(run, encoded, part_size=part_size, backend=backend, size=(H, W),
+              stages=("plan", "generate", "caption", "attrs"))
     return run
 
 
