@@ -30,6 +30,13 @@ def contact_sheet(items: Sequence[tuple[Image.Image, str]], columns: int = 8, th
     line_h = font_size + 3
     cell_w = tw + 96  # text wider than the person-shaped thumbnail stays readable
     chars = max(12, int(cell_w / (font_size * 0.55)))
+    thumbs = []
+    for image, _ in items:
+        im = image.convert("RGB")
+        im.thumbnail((tw, th))
+        thumbs.append(im)
+    # text starts under the tallest thumbnail actually drawn, not under the empty rest of `thumb`
+    th = max((im.height for im in thumbs), default=th)
     cell_h = th + text_lines * line_h + 8
     rows = max(1, -(-len(items) // columns))
     top = 28 if title else 0
@@ -37,10 +44,8 @@ def contact_sheet(items: Sequence[tuple[Image.Image, str]], columns: int = 8, th
     draw = ImageDraw.Draw(sheet)
     if title:
         draw.text((8, 6), title, fill="black", font=_font(font_size + 5))
-    for i, (image, text) in enumerate(items):
+    for i, (im, (_, text)) in enumerate(zip(thumbs, items)):
         x, y = (i % columns) * cell_w, top + (i // columns) * cell_h
-        im = image.convert("RGB")
-        im.thumbnail((tw, th))
         sheet.paste(im, (x + (cell_w - im.width) // 2, y + 2))
         lines = textwrap.wrap(text, chars)[:text_lines]
         for j, line in enumerate(lines):
