@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`, after pretraining: evaluate on the quickstart test split (R@1/5/10, mAP, mINP next to
-# the chance level), then search the quickstart shards with a sentence.
+# the chance level), then search the quickstart shards with a sentence and measure four attribute
+# queries' precision against the gallery's base rate (scripts/search_check.py).
 #   bash scripts/demo_eval.sh [CHECKPOINT] [SHARDS]
 # CHECKPOINT defaults to the newest training run under runs/ that holds best/ or model/.
 set -euo pipefail
@@ -25,3 +26,5 @@ $BIN/aptm-train eval --checkpoint "$CKPT" --shards "$SHARDS" --split test --mode
 echo "== search: \"a man in a red shirt\" over $SHARDS =="
 $BIN/aptm-train search --checkpoint "$CKPT" --gallery "$SHARDS" --top 10 --no-progress \
   --png "$OUT/search_red_shirt.png" --html "$OUT/search_red_shirt.html" "a man in a red shirt"
+echo "== does search find what it is asked for? share of the top 50 carrying the asked attributes =="
+$BIN/python scripts/search_check.py "$CKPT" "$SHARDS" --top 50
