@@ -3,7 +3,7 @@
 Runs `aptm-train search` for a few attribute queries over a shard folder and, using the shards'
 mined attributes (manifest.parquet), prints for each query the share of the top-K results that
 carry the asked attributes next to that share in the whole gallery (what a random ranking gets).
-Usage: python scripts/search_check.py CHECKPOINT SHARDS [--top 50]
+Usage: python scripts/search_check.py CHECKPOINT SHARDS [--top 50] [--rerank 32]
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ QUERIES = {
 }
 
 
-def ranked_keys(checkpoint: str, shards: str, query: str, top: int) -> list[str]:
+def ranked_keys(checkpoint: str, shards: str, query: str, top: int, rerank: int) -> list[str]:
     out = subprocess.run([sys.executable, "-m", "aptm_train", "search", "--checkpoint", checkpoint,
-                          "--gallery", shards, "--top", str(top), "--no-progress", query],
+                          "--gallery", shards, "--top", str(top), "--rerank", str(rerank), "--no-progress", query],
                          capture_output=True, text=True, check=True).stdout
     return re.findall(r"\.tar/(\S+)\s*$", out, flags=re.MULTILINE)
 
@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("shards")
     parser.add_argument("--top", type=int, default=50)
+    parser.add_argument("--rerank", type=int, default=32, help="ITC candidates re-ranked by ITM (0 = ITC only)")
     args = parser.parse_args()
     manifest = pd.read_parquet(Path(args.shards) / "manifest.parquet").set_index("key")
     print(f"{'query':<32}{'top-' + str(args.top):>10}{'gallery':>10}{'lift':>7}")
@@ -45,7 +46,7 @@ def main() -> None:
     for query, wanted in QUERIES.items():
         matches = attrs.map(lambda vec, wanted=wanted: all(vec[ATTR[s]] == v for s, v in wanted.items()))
         base = matches.mean()
-        keys = [k for k in ranked_keys(args.checkpoint, args.shards, query, args.top) if k in attrs.index]
+        keys = [k for k in ranked_keys(args.checkpoint, args.shards, query, args.top, args.rerank) if k in attrs.index]
         hit = matches.loc[keys].mean() if keys else float("nan")
         print(f"{query:<32}{100 * hit:>9.1f}%{100 * base:>9.1f}%{hit / base if base else float('nan'):>7.2f}")
 
