@@ -44,6 +44,10 @@ is killed still leaves its numbers. The table is printed last.
   python scripts/bench_gpu.py --check          # packages and CUDA, before any timing
   python scripts/bench_gpu.py --out DIR        # full sizes on the GPU -> DIR/bench_gpu.json
   python scripts/bench_gpu.py --tiny --out DIR # every row with tiny configs on CPU (< 1 minute)
+  python scripts/bench_gpu.py --smoke --out DIR --only generation,training,evaluation,loader,captioning,clip,generation-sd15
+                                               # the full-size architectures on CPU, least work per
+                                               # row (3.5 min on 2 cores, 6.7 GiB peak RSS): shapes,
+                                               # not speed
 
 On a bare GPU machine (diffusers, open_clip_torch, webdataset, ftfy, braceexpand, wcwidth
 missing) fetch the wheels here once (the command `--check` prints), carry `.whl` (8.5 MB) and run,
@@ -130,7 +134,7 @@ def cuda_line() -> tuple[bool, str]:
         built = torch.version.cuda or "no CUDA (CPU build)"
         return False, (
             f"CUDA is NOT available (torch {torch.__version__}, built with {built}): no GPU row can run "
-            "here; use --tiny for the CPU smoke run"
+            "here; use --tiny (tiny configs) or --smoke (full sizes, least work) on CPU"
         )
     name = torch.cuda.get_device_name(0)
     return True, (
@@ -258,12 +262,15 @@ def parse(argv):
         "--tiny", action="store_true", help="tiny configs on CPU: every row's code path in < 1 minute"
     )
     ap.add_argument(
+        "--smoke", action="store_true", help="full-size architectures on CPU, least work per row (shapes, not speed)"
+    )
+    ap.add_argument(
         "--check", action="store_true", help="list packages and CUDA, then exit (1 if any is missing)"
     )
     ap.add_argument(
         "--budget-s", type=float, default=450.0, help="seconds from start; later rows are skipped"
     )
-    ap.add_argument("--device", default=None, help="default: cuda (full), cpu (--tiny)")
+    ap.add_argument("--device", default=None, help="default: cuda (full), cpu (--tiny, --smoke)")
     ap.add_argument("--only", default="", help="comma-separated families to run (default: all)")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     return ap.parse_args(argv)
@@ -283,16 +290,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torch
     from diffusers.utils import logging as diffusers_logging
-    from gpu_bench.core import FULL, TINY, Bench
+    from gpu_bench.core import FULL, SMOKE, TINY, Bench
     from transformers.utils import logging as transformers_logging
 
     # prompts longer than 77 tokens are cut by design: keep the per-call warnings out of the log
     diffusers_logging.set_verbosity_error()
     transformers_logging.set_verbosity_error()
-    profile = TINY if args.tiny else FULL
-    device = torch.device(args.device or ("cpu" if args.tiny else "cuda"))
+    profile = TINY if args.tiny else SMOKE if args.smoke else FULL
+    device = torch.device(args.device or ("cuda" if profile is FULL else "cpu"))
     if device.type == "cuda" and not has_cuda:
-        print("stopping: the full-size rows need a CUDA GPU (or pass --tiny)")
+        print("stopping: the timed full-size rows need a CUDA GPU (or pass --tiny or --smoke)")
         return 2
     if profile.torch_threads:
         torch.set_num_threads(profile.torch_threads)
