@@ -12,7 +12,7 @@
 #   put 6.8x the gallery rate of red-shirted men in its top 50 (scripts/search_check.py).
 #   More steps keep helping: 450 steps gave 4 red-shirted men in the top 10 (10.4x the gallery
 #   rate), val R@10 29.6; resuming that run to 750 steps gave 5 (13x) with one ranked first,
-#   val R@10 37.0. DEMO_TRAIN_STEPS=750 costs ~33 min here; a GPU makes either a matter of minutes.
+#   val R@10 37.0. DEMO_TRAIN_STEPS=750 costs ~33 min here; on a GPU either should take minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
