@@ -14,7 +14,7 @@ import random
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -104,36 +104,28 @@ TINY = Profile(
 )
 
 
-# smoke: the FULL architectures with the least work per row, on CPU, so a broken full-size path
+# smoke: TINY's least work per row with the FULL architectures, on CPU, so a broken full-size path
 # (a config that no longer builds, a shape that only full sizes hit) shows up before GPU time is
 # spent. Its samples/s say nothing about a GPU. Compiled rows are left to the GPU run.
-SMOKE = Profile(
-    "smoke",
-    "full",
-    dtype="float32",
+SMOKE = replace(
+    TINY,
+    name="smoke",
+    size="full",
+    gen_hw=FULL.gen_hw,
+    aptm=FULL.aptm,
+    torch_threads=None,
     gen_batch=1,
-    gen_batches=1,
     turbo_steps=(1,),
     sd15_steps=1,
-    sd15_batches=1,
     caption_batch=1,
     caption_max_new_tokens=4,
-    caption_batches=1,
     clip_batch=4,
-    clip_batches=1,
     train_batch=2,
-    train_steps=1,
-    train_warmup=1,
     eval_queries=8,
     eval_images=4,
     eval_k=4,
     loop_queries=2,
     eval_batch=4,
-    loader_images=64,
-    loader_tars=4,
-    loader_workers=2,
-    compile_backend="eager",
-    min_s={k: 0 for k in FULL.min_s},
 )
 
 
