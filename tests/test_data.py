@@ -11,7 +11,7 @@ import torch
 from aptm_train.data.collate import Collate, clean_caption
 from aptm_train.data.eda import eda, random_deletion, random_swap, synonym_replacement
 from aptm_train.data.pipeline import PairStream, batches, make_loader, make_spec
-from aptm_train.data.shards import open_shards, require_attrs
+from aptm_train.data.shards import NORM_STATS, open_shards, require_attrs
 from aptm_train.data.transforms import test_transform as eval_transform
 from aptm_train.data.transforms import train_transform
 from aptm_train.train.config import OptimConfig, ScheduleConfig
@@ -96,7 +96,7 @@ def test_augmentation_keeps_garment_colours():
     assert set(_CaptionSafeOp._AUGMENTATION_SPACE) == set(CAPTION_SAFE_OPS)
     shirt = Image.new("RGB", (32, 96), (200, 30, 30))
     tf = train_transform(SIZE, "mals", erasing=0.0)
-    mean, std = torch.tensor([0.4417, 0.4181, 0.4237]), torch.tensor([0.3088, 0.2974, 0.3010])
+    mean, std = map(torch.tensor, NORM_STATS["mals"])
     torch.manual_seed(0)
     for _ in range(200):
         rgb = tf(shirt) * std[:, None, None] + mean[:, None, None]          # (3, H, W) in [0, 1]
