@@ -1,9 +1,10 @@
 """Does search find what a query asks for? Precision of attribute-matched results vs the base rate.
 
-Runs `aptm-train search` for a few attribute queries over a shard folder and, using the shards'
-mined attributes (manifest.parquet), prints for each query the share of the top-K results that
-carry the asked attributes next to that share in the whole gallery (what a random ranking gets).
-Usage: python scripts/search_check.py CHECKPOINT SHARDS [--top 50] [--rerank 32]
+Runs `aptm-train search` for a few attribute queries over a shard folder (or, with --gallery, over
+a folder of the same images named KEY.jpg) and, using the shards' mined attributes
+(manifest.parquet), prints for each query the share of the top-K results that carry the asked
+attributes next to that share in the whole gallery (what a random ranking gets).
+Usage: python scripts/search_check.py CHECKPOINT SHARDS [--gallery FOLDER] [--top 50] [--rerank 32]
 """
 from __future__ import annotations
 
@@ -26,17 +27,25 @@ QUERIES = {
 }
 
 
-def ranked_keys(checkpoint: str, shards: str, query: str, top: int, rerank: int) -> list[str]:
+def keys_from_search_output(out: str) -> list[str]:
+    """Sample keys in rank order from `aptm-train search`'s table: each hit's stem (SHARD.tar/KEY or
+    FOLDER/KEY.jpg)."""
+    hits = re.findall(r"^\s*\d+\s+\S+\s+\S+\s+(\S+)\s*$", out, flags=re.MULTILINE)
+    return [Path(hit).stem for hit in hits]
+
+
+def ranked_keys(checkpoint: str, gallery: str, query: str, top: int, rerank: int) -> list[str]:
     out = subprocess.run([sys.executable, "-m", "aptm_train", "search", "--checkpoint", checkpoint,
-                          "--gallery", shards, "--top", str(top), "--rerank", str(rerank), "--no-progress", query],
+                          "--gallery", gallery, "--top", str(top), "--rerank", str(rerank), "--no-progress", query],
                          capture_output=True, text=True, check=True).stdout
-    return re.findall(r"\.tar/(\S+)\s*$", out, flags=re.MULTILINE)
+    return keys_from_search_output(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
     parser.add_argument("shards")
+    parser.add_argument("--gallery", help="search this folder of KEY.jpg images instead of the shards")
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--rerank", type=int, default=32, help="ITC candidates re-ranked by ITM (0 = ITC only)")
     args = parser.parse_args()
@@ -46,7 +55,7 @@ def main() -> None:
     for query, wanted in QUERIES.items():
         matches = attrs.map(lambda vec, wanted=wanted: all(vec[ATTR[s]] == v for s, v in wanted.items()))
         base = matches.mean()
-        keys = [k for k in ranked_keys(args.checkpoint, args.shards, query, args.top, args.rerank) if k in attrs.index]
+        keys = [k for k in ranked_keys(args.checkpoint, args.gallery or args.shards, query, args.top, args.rerank) if k in attrs.index]
         hit = matches.loc[keys].mean() if keys else float("nan")
         print(f"{query:<32}{100 * hit:>9.1f}%{100 * base:>9.1f}%{hit / base if base else float('nan'):>7.2f}")
 

@@ -1,7 +1,9 @@
 """`aptm-train search` / `embed` mechanics on a tiny random model: index reuse and rebuild, ranking, exports."""
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -90,3 +92,20 @@ def test_cli_search_and_embed(env, tmp_path):
                               "--out", str(out), "--format", "npy", "--device", "cpu", "--no-progress"])
     assert res.exit_code == 0 and np.load(out / "texts.npy").shape == (2, 16)
     assert (out / "texts_ids.txt").read_text().splitlines() == ["a red shirt", "blue pants"]
+
+
+def test_search_check_reads_keys_from_both_gallery_kinds(env, tmp_path):
+    """scripts/search_check.py scores hits by sample key: the stem of FOLDER/KEY.jpg or SHARD.tar/KEY."""
+    ckpt, folder, shards, _ = env
+    spec = importlib.util.spec_from_file_location("search_check", Path(__file__).parents[1] / "scripts" / "search_check.py")
+    search_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search_check)
+    runner = CliRunner()
+    for gallery, prefix in ((folder, "img"), (shards, "")):
+        res = runner.invoke(app, ["search", "red", "--checkpoint", str(ckpt), "--gallery", str(gallery), "--top", "4",
+                                  "--rerank", "0", "--device", "cpu", "--no-progress"],
+                            env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+        assert res.exit_code == 0, res.output
+        keys = search_check.keys_from_search_output(res.output)
+        assert len(keys) == 4 and len(set(keys)) == 4
+        assert all(k.startswith(prefix) and "." not in k and "/" not in k for k in keys), keys
