@@ -39,7 +39,9 @@ def _worker(rank: int, port: int, queue) -> None:
         for p in [*enc_i.parameters(), *enc_t.parameters()]:
             dist.all_reduce(p.grad)               # what DDP does: average the gradients
             grads.append(p.grad / 2)
-        queue.put((rank, loss.item(), [g.clone() for g in grads]))
+        # numpy arrays travel by value; a tensor would travel as a shared-memory handle that the
+        # parent cannot open once this process has exited (a race seen in CI)
+        queue.put((rank, loss.item(), [g.numpy().copy() for g in grads]))
     finally:
         dist.destroy_process_group()
 
@@ -69,4 +71,4 @@ def test_gathered_itc_and_gradients_equal_single_process():
     for _, loss, grads in results:
         assert abs(loss - ref.item()) < 1e-5
         for g, r in zip(grads, ref_grads):
-            torch.testing.assert_close(g, r, atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(torch.from_numpy(g), r, atol=1e-6, rtol=1e-5)
