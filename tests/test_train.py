@@ -100,10 +100,12 @@ def test_two_processes_see_each_pair_once(shards, tmp_path):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "-m", "aptm_train", "pretrain", "--shards", str(shards), "--out", str(run), *TINY,
-           "--epochs", "1", "--batch-size", "4", "--workers", "1", "--set", "data.log_sample_keys=true"]
+           "--epochs", "1", "--batch-size", "4", "--workers", "1", "--set", "data.log_sample_keys=true",
+           "--no-progress"]
     done = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True,
                           text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "step/s" not in done.stderr and "s/step" not in done.stderr   # --no-progress: no tqdm bar
     seen = [k for f in sorted((run / "sample_keys").glob("epoch-0000-rank-*.txt")) for k in f.read_text().split()]
     assert len({f.name for f in (run / "sample_keys").iterdir()}) == 2
     assert len(seen) == len(set(seen)) and set(seen) == train_keys(40)

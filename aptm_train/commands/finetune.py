@@ -20,9 +20,10 @@ def register(app: typer.Typer) -> None:
         workers: o.Workers = None, lr: o.Lr = None, grad_accum: o.GradAccum = None,
         clip_grad: o.ClipGrad = None, precision: o.Precision = None, seed: o.Seed = None,
         save_every: o.SaveEvery = None, keep_last: o.KeepLast = None, eval_every: o.EvalEvery = None,
-        log_every: o.LogEvery = None,
+        log_every: o.LogEvery = None, no_progress: o.NoProgress = False,
     ) -> None:
         """Fine-tune: `aptm-train finetune --shards shards/cuhk --init RUN/best --out RUN2`."""
         flags = dict(locals())
         config_file, resume, sets = flags.pop("config_file"), flags.pop("resume"), flags.pop("sets")
-        o.run("finetune", config_file, resume, o.overrides(sets, **flags))
+        progress = not flags.pop("no_progress")
+        o.run("finetune", config_file, resume, o.overrides(sets, **flags), progress=progress)

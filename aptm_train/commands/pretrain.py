@@ -17,11 +17,12 @@ def register(app: typer.Typer) -> None:
         workers: o.Workers = None, lr: o.Lr = None, grad_accum: o.GradAccum = None,
         clip_grad: o.ClipGrad = None, precision: o.Precision = None, seed: o.Seed = None,
         save_every: o.SaveEvery = None, keep_last: o.KeepLast = None, eval_every: o.EvalEvery = None,
-        log_every: o.LogEvery = None,
+        log_every: o.LogEvery = None, no_progress: o.NoProgress = False,
         pretrained: Annotated[bool | None, typer.Option(
             "--pretrained/--no-pretrained", help="Load the size's pretrained Swin / BERT weights.")] = None,
     ) -> None:
         """Pretrain APTM: `aptm-train pretrain --shards shards/NAME --config aptm-mini --out RUN`."""
         flags = dict(locals())
         config_file, resume, sets = flags.pop("config_file"), flags.pop("resume"), flags.pop("sets")
-        o.run("pretrain", config_file, resume, o.overrides(sets, **flags))
+        progress = not flags.pop("no_progress")
+        o.run("pretrain", config_file, resume, o.overrides(sets, **flags), progress=progress)

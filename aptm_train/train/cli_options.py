@@ -33,6 +33,7 @@ SaveEvery = Annotated[int | None, typer.Option("--save-every", help="Optimiser s
 KeepLast = Annotated[int | None, typer.Option("--keep-last", help="Checkpoints to keep.")]
 EvalEvery = Annotated[int | None, typer.Option("--eval-every", help="Steps between validations (0 = per epoch).")]
 LogEvery = Annotated[int | None, typer.Option("--log-every", help="Steps between log records.")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar (for logs written to a file); log.jsonl and TensorBoard are still written.")]
 
 _PATHS = {
     "shards": "data.shards", "batch_size": "data.batch_size", "workers": "data.num_workers",
@@ -58,12 +59,12 @@ def overrides(sets: list[str] | None, **flags) -> dict:
     return deep_merge(data, parse_overrides(sets or []))
 
 
-def run(command: str, config_file: str | None, resume: bool, over: dict) -> None:
+def run(command: str, config_file: str | None, resume: bool, over: dict, progress: bool = True) -> None:
     from .config import resolve
     from .loop import train
 
     cfg = resolve(command, config_file, over)
-    result = train(cfg, resume=resume)
+    result = train(cfg, resume=resume, progress=progress)
     if not result["main_process"]:
         return
     last = result.get("last") or {}

@@ -12,7 +12,8 @@ from pathlib import Path
 
 
 class RunLogger:
-    def __init__(self, run: Path, total_steps: int, start_step: int, enabled: bool, tensorboard: bool = True):
+    def __init__(self, run: Path, total_steps: int, start_step: int, enabled: bool, tensorboard: bool = True,
+                 progress: bool = True):
         self.enabled = enabled
         self.sums: dict[str, float] = defaultdict(float)
         self.count = 0
@@ -21,8 +22,9 @@ class RunLogger:
         self.bar = self.tb = self.jsonl = None
         if not enabled:
             return
-        from tqdm import tqdm
-        self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+        if progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
         self.jsonl = open(run / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter

@@ -30,13 +30,13 @@ META_KEYS = ("keys", "workers")
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool, echo=print):
+    def __init__(self, cfg: TrainConfig, resume: bool, echo=print, progress: bool = True):
         from accelerate import Accelerator
         from accelerate.utils import set_seed
 
         from ..text import build_tokenizer
 
-        self.cfg, self.echo = cfg, echo
+        self.cfg, self.echo, self.progress = cfg, echo, progress
         self.run = Path(cfg.out)
         self.shards = setup.open_data(cfg)
         self.model_cfg = setup.model_config(cfg)
@@ -101,7 +101,8 @@ class Trainer:
             ensure_writable_dir(self.run)
             (self.run / "config.yaml").write_text(self.config_text)
         self.restore()
-        self.log = RunLogger(self.run, self.total_steps, self.state["step"], self.acc.is_main_process)
+        self.log = RunLogger(self.run, self.total_steps, self.state["step"], self.acc.is_main_process,
+                             progress=self.progress)
         last = None
         try:
             while self.state["step"] < self.total_steps:
@@ -222,7 +223,7 @@ def _broadcast(acc, value):
     return broadcast_object_list([value])[0]
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, echo=print) -> dict:
+def train(cfg: TrainConfig, *, resume: bool = False, echo=print, progress: bool = True) -> dict:
     """Run (or resume) training; returns {"step", "last" log record, "best_val_r1"}."""
     torch.set_float32_matmul_precision("high")
-    return Trainer(cfg, resume, echo).fit()
+    return Trainer(cfg, resume, echo, progress).fit()
