@@ -33,7 +33,8 @@ SaveEvery = Annotated[int | None, typer.Option("--save-every", help="Optimiser s
 KeepLast = Annotated[int | None, typer.Option("--keep-last", help="Checkpoints to keep.")]
 EvalEvery = Annotated[int | None, typer.Option("--eval-every", help="Steps between validations (0 = per epoch).")]
 LogEvery = Annotated[int | None, typer.Option("--log-every", help="Steps between log records.")]
-NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar (for logs written to a file); log.jsonl and TensorBoard are still written.")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar (logs written to a "
+                                          "file); log.jsonl and TensorBoard are still written.")]
 
 _PATHS = {
     "shards": "data.shards", "batch_size": "data.batch_size", "workers": "data.num_workers",
