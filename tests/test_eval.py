@@ -110,3 +110,7 @@ def test_cli_rejects_bad_options_in_one_line(setup):
     assert "\n" not in str(res.exception)
     res = CliRunner().invoke(app, ["eval", "--checkpoint", str(shards), "--shards", str(shards)])
     assert isinstance(res.exception, UserError) and "config.json" in str(res.exception)
+    res = CliRunner().invoke(app, ["eval", "--checkpoint", str(ckpt), "--shards", str(shards), "--precision", "half"])
+    assert isinstance(res.exception, UserError) and "--precision 'half'" in str(res.exception)
+    # training's word for full precision is accepted too
+    assert build_encoder(ckpt, precision="no", progress=False).precision == "fp32"

@@ -24,7 +24,7 @@ def eval_command(
     query_chunk: Annotated[int, typer.Option("--query-chunk", help="queries re-ranked together")] = 32,
     pair_batch: Annotated[int, typer.Option("--pair-batch", help="(text, image) pairs per fusion call")] = 512,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N")] = "auto",
-    precision: Annotated[str, typer.Option("--precision", help="fp32 | bf16 | fp16")] = "fp32",
+    precision: Annotated[str, typer.Option("--precision", help="fp32 (or no) | bf16 | fp16")] = "fp32",
     norm: Annotated[str, typer.Option("--norm", help="image mean/std: auto (the split's source) | mals | "
                                       "cuhk-pedes | icfg-pedes | rstpreid | pa100k")] = "auto",
     out: Annotated[Path | None, typer.Option("--out", help="folder for the JSON metrics, rankings, HTML")] = None,

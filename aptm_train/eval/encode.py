@@ -25,6 +25,8 @@ from mals_gen.errors import UserError
 from .dist import Dist, gather_rows
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: training's `--precision no` (accelerate's word for full precision) means fp32 here too
+PRECISION_ALIASES = {"no": "fp32"}
 THUMB_SIZE = (128, 48)   # (H, W) of the JPEG thumbnails kept for the HTML page
 
 

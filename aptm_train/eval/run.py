@@ -54,8 +54,9 @@ def build_encoder(checkpoint: str | Path, *, device: str = "auto", precision: st
     from ..model.checkpoint import load_model
     from ..text import build_tokenizer
     from .dist import init_dist
-    from .encode import PRECISIONS, Encoder
+    from .encode import PRECISION_ALIASES, PRECISIONS, Encoder
 
+    precision = PRECISION_ALIASES.get(precision, precision)
     if precision not in PRECISIONS:
         raise UserError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if norm not in NORM_STATS:
