@@ -33,5 +33,4 @@ echo "== search: \"a man in a red shirt\" over the folder $GALLERY ($(ls "$GALLE
 $BIN/aptm-train search --checkpoint "$CKPT" --gallery "$GALLERY" --top 10 --rerank 0 --no-progress \
   --png "$OUT/search_red_shirt.png" --html "$OUT/search_red_shirt.html" "a man in a red shirt"
 echo "== does search find what it is asked for? share of the top 10 / 50 carrying the asked attributes =="
-$BIN/python scripts/search_check.py "$CKPT" "$SHARDS" --gallery "$GALLERY" --top 10 --rerank 0
-$BIN/python scripts/search_check.py "$CKPT" "$SHARDS" --gallery "$GALLERY" --top 50 --rerank 0
+$BIN/python scripts/search_check.py "$CKPT" "$SHARDS" --gallery "$GALLERY" --top 10 50 --rerank 0

@@ -4,7 +4,7 @@ Runs `aptm-train search` for a few attribute queries over a shard folder (or, wi
 a folder of the same images named KEY.jpg) and, using the shards' mined attributes
 (manifest.parquet), prints for each query the share of the top-K results that carry the asked
 attributes next to that share in the whole gallery (what a random ranking gets).
-Usage: python scripts/search_check.py CHECKPOINT SHARDS [--gallery FOLDER] [--top 50] [--rerank 32]
+Usage: python scripts/search_check.py CHECKPOINT SHARDS [--gallery FOLDER] [--top 10 50] [--rerank 32]
 """
 from __future__ import annotations
 
@@ -46,19 +46,25 @@ def main() -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("shards")
     parser.add_argument("--gallery", help="search this folder of KEY.jpg images instead of the shards")
-    parser.add_argument("--top", type=int, default=50)
+    parser.add_argument("--top", type=int, nargs="+", default=[50],
+                        help="one table per K; each query is searched once (the top K is a prefix of the top max-K)")
     parser.add_argument("--rerank", type=int, default=32, help="ITC candidates re-ranked by ITM (0 = ITC only)")
     args = parser.parse_args()
     manifest = pd.read_parquet(Path(args.shards) / "manifest.parquet").set_index("key")
-    print(f"{'query':<32}{'top-' + str(args.top):>10}{'gallery':>10}{'lift':>7}")
     attrs = manifest["attrs"].dropna()
+    rows = {top: [] for top in args.top}
     for query, wanted in QUERIES.items():
         matches = attrs.map(lambda vec, wanted=wanted: all(vec[ATTR[s]] == v for s, v in wanted.items()))
         base = matches.mean()
-        keys = [k for k in ranked_keys(args.checkpoint, args.gallery or args.shards, query, args.top, args.rerank) if k in attrs.index]
-        hit = matches.loc[keys].mean() if keys else float("nan")
-        print(f"{query:<32}{100 * hit:>9.1f}%{100 * base:>9.1f}%{hit / base if base else float('nan'):>7.2f}")
-
+        ranked = ranked_keys(args.checkpoint, args.gallery or args.shards, query, max(args.top), args.rerank)
+        for top in args.top:
+            keys = [k for k in ranked[:top] if k in attrs.index]
+            hit = matches.loc[keys].mean() if keys else float("nan")
+            rows[top].append(f"{query:<32}{100 * hit:>9.1f}%{100 * base:>9.1f}%"
+                             f"{hit / base if base else float('nan'):>7.2f}")
+    for top in args.top:
+        print(f"{'query':<32}{'top-' + str(top):>10}{'gallery':>10}{'lift':>7}")
+        print("\n".join(rows[top]))
 
 if __name__ == "__main__":
     main()
