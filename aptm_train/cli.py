@@ -6,28 +6,19 @@ transformers) happen inside the commands, so `aptm-train --help` stays fast.
 """
 from __future__ import annotations
 
-import typer
-
-from mals_gen.cliutil import register_commands
+from mals_gen.cliutil import build_app, register_commands, run_app
 from mals_gen.errors import user_errors
 
 from . import commands
 
-app = typer.Typer(
-    name="aptm-train",
-    help="Train, evaluate and search with APTM on MALS-style shards "
-         "(pretrain, finetune, eval, search, convert).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
+app = build_app("aptm-train", "Train, evaluate and search with APTM on MALS-style shards "
+                              "(pretrain, finetune, eval, search, embed, convert).")
 register_commands(app, commands)
 
 
 def main() -> None:
     with user_errors("aptm-train"):
-        app()
+        run_app(app, "aptm-train")
 
 
 if __name__ == "__main__":

@@ -6,33 +6,18 @@ diffusers, transformers) happen inside the commands, so `mals --help` stays fast
 """
 from __future__ import annotations
 
-import typer
-
 from . import commands
-from .cliutil import register_commands
+from .cliutil import build_app, register_commands, run_app
 from .errors import user_errors
 
-app = typer.Typer(
-    name="mals",
-    help="Build a MALS-style text-based person retrieval dataset: "
-         "generate -> caption -> attrs -> filter -> shard (or `mals run PRESET.yaml` for all).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-@app.callback()
-def _root() -> None:
-    """Keeps `mals` a group of commands even while only one is registered."""
-
-
+app = build_app("mals", "Build a MALS-style text-based person retrieval dataset: "
+                        "generate -> caption -> attrs -> filter -> shard (or `mals run PRESET.yaml` for all).")
 register_commands(app, commands)
 
 
 def main() -> None:
     with user_errors("mals"):
-        app()
+        run_app(app, "mals")
 
 
 if __name__ == "__main__":
