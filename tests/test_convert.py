@@ -13,7 +13,7 @@ from aptm_train.cli import app
 from aptm_train.model.aptm import APTM
 from aptm_train.model.checkpoint import load_model
 from aptm_train.model.config import named_config
-from aptm_train.model.convert import convert_checkpoint, infer_config
+from aptm_train.model.convert import convert_checkpoint, infer_config, read_released
 from mals_gen.errors import UserError
 
 
@@ -91,3 +91,18 @@ def test_untrusted_pickle_needs_the_flag(released, tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: loading" in result.output and "0 missing, 0 unexpected" in result.output
     assert (tmp_path / "o2" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_files_that_are_not_checkpoints_never_suggest_trust_pickle(released, tmp_path, trust):
+    """A random file, a text file and a truncated checkpoint: one line each, no --trust-pickle hint."""
+    path, _ = released
+    (tmp_path / "random.pth").write_bytes(bytes(range(256)) * 20)
+    (tmp_path / "notes.pth").write_text("hello world\n")
+    (tmp_path / "cut.pth").write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    expected = {"random.pth": "is not a PyTorch checkpoint", "notes.pth": "is not a PyTorch checkpoint",
+                "cut.pth": "is truncated or damaged"}
+    for name, message in expected.items():
+        with pytest.raises(UserError) as info:
+            read_released(tmp_path / name, trust_pickle=trust, echo=lambda _: None)
+        assert message in str(info.value) and "--trust-pickle" not in str(info.value), str(info.value)

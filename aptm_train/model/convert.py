@@ -14,6 +14,7 @@ file that needs arbitrary unpickling get loaded unrestricted (it can run code: t
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,21 +48,52 @@ class ConversionReport:
                 f"{len(self.unexpected)} unexpected, {len(self.dropped)} recomputed/aliased dropped")
 
 
+def _checkpoint_format(path: Path) -> str | None:
+    """'zip' (torch.save since 1.6), 'pickle' (older torch.save) or None (not a torch file)."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04":  # by its first bytes: a truncated archive has no directory to check
+        return "zip"
+    # pickle protocol 2+ starts with PROTO (0x80) and the protocol number
+    return "pickle" if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5 else None
+
+
+def _load_torch_file(path: Path, trust_pickle: bool, echo: Callable[[str], None]):
+    """torch.load with weights_only=True; the unrestricted load only behind --trust-pickle.
+
+    --trust-pickle is suggested only for a real torch file that weights_only refused, never for a
+    file that is not a checkpoint at all (the flag could not help and only widens the risk).
+    """
+    kind = _checkpoint_format(path)
+    if kind is None:
+        raise UserError(f"{path} is not a PyTorch checkpoint (neither a torch zip archive nor a pickle); "
+                        "pass the released checkpoint_best.pth")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        refused = str(err).startswith("Weights only load failed")
+        if not (refused and trust_pickle):
+            hint = "if you trust this file, rerun with --trust-pickle" if refused else "download it again"
+            raise UserError(f"{path}: cannot be read with weights_only=True ({str(err).splitlines()[0][:120]}); "
+                            f"{hint}") from None
+    except (RuntimeError, EOFError, OSError, KeyError) as err:
+        raise UserError(f"{path} is truncated or damaged ({type(err).__name__}: {str(err).splitlines()[0][:100]}); "
+                        "download it again") from None
+    echo(f"warning: loading {path} with unrestricted unpickling (--trust-pickle): it can run code")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - a damaged pickle can raise nearly anything
+        raise UserError(f"{path} cannot be unpickled ({type(err).__name__}: {str(err).splitlines()[0][:100]}); "
+                        "it is damaged or not an APTM checkpoint") from None
+
+
 def read_released(path: str | Path, trust_pickle: bool = False,
                   echo: Callable[[str], None] = print) -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, training config dict) of a released checkpoint, loaded safely."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; pass the path to checkpoint_best.pth")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - every unpickling refusal means the same thing here
-        if not trust_pickle:
-            raise UserError(f"{path}: refuses to load with weights_only=True ({type(err).__name__}: "
-                            f"{str(err).splitlines()[0][:120]}); if you trust this file, rerun with "
-                            "--trust-pickle") from None
-        echo(f"warning: loading {path} with unrestricted unpickling (--trust-pickle): it can run code")
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+    obj = _load_torch_file(path, trust_pickle, echo)
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         state, cfg = obj["model"], obj.get("config") or {}
     elif isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
