@@ -13,12 +13,14 @@ from pathlib import Path
 from .contract import make_key
 from .errors import UserError
 from .fsutil import write_json_atomic
-from .runner import PartSpec, split_into_parts
+from .runner import PartList, split_into_parts
 
 PLAN_FILE = "plan.json"
 _MASK64 = (1 << 64) - 1
 # The fields that define which samples exist; a rerun must agree on them to resume.
 _IDENTITY_FIELDS = ("n", "part_size", "seed", "key_prefix", "source")
+# Far beyond any person-retrieval set (MALS 1.5M, LUPerson-MLLM ~1M): a bigger N is a typo.
+MAX_SAMPLES = 10**10
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class RunPlan:
     config: dict = field(default_factory=dict)
 
     @property
-    def parts(self) -> list[PartSpec]:
+    def parts(self) -> PartList:
         return split_into_parts(self.n, self.part_size)
 
     def key(self, index: int) -> str:
@@ -60,10 +62,17 @@ def write_or_check_plan(run_dir: str | Path, plan: RunPlan) -> RunPlan:
                     f"{path} was planned with {name}={getattr(old, name)!r}, not {getattr(plan, name)!r}: "
                     "rerun with the original settings to resume, or choose a new --out")
         return old
-    if plan.n <= 0:
-        raise UserError(f"the number of samples must be positive, got {plan.n}; pass e.g. --n 2000")
+    check_size(plan.n)
     write_json_atomic(path, asdict(plan))
     return plan
+
+
+def check_size(n: int) -> None:
+    if n <= 0:
+        raise UserError(f"the number of samples must be positive, got {n}; pass e.g. --n 2000")
+    if n > MAX_SAMPLES:
+        raise UserError(f"--n {n:,} is more than {MAX_SAMPLES:,} samples, far beyond any dataset this "
+                        "pipeline is meant for; pass a smaller --n (e.g. 1.5M)")
 
 
 def load_plan(run_dir: str | Path) -> RunPlan:

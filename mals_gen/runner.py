@@ -52,12 +52,38 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}"
 
 
-def split_into_parts(n_samples: int, part_size: int) -> list[PartSpec]:
+class PartList(Sequence[PartSpec]):
+    """The parts of a plan, computed on demand: memory does not grow with the number of parts."""
+
+    def __init__(self, n_samples: int, part_size: int):
+        self.n_samples, self.part_size = n_samples, part_size
+
+    def __len__(self) -> int:
+        return -(-self.n_samples // self.part_size) if self.n_samples > 0 else 0
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        start = index * self.part_size
+        return PartSpec(index, start, min(start + self.part_size, self.n_samples))
+
+    def __iter__(self) -> Iterator[PartSpec]:
+        return (self[i] for i in range(len(self)))
+
+    def count_owned(self, ranks: Ranks) -> int:
+        """How many parts `ranks` owns under the round-robin deal (arithmetic, no loop)."""
+        return len(range(ranks.rank, len(self), ranks.world_size))
+
+
+def split_into_parts(n_samples: int, part_size: int) -> PartList:
     """Cut `n_samples` into parts of `part_size` (the last one may be shorter)."""
     if part_size < 1:
         raise UserError(f"part size must be at least 1, got {part_size}")
-    return [PartSpec(i, s, min(s + part_size, n_samples))
-            for i, s in enumerate(range(0, n_samples, part_size))]
+    return PartList(n_samples, part_size)
 
 
 @dataclass

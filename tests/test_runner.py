@@ -129,3 +129,15 @@ def test_contract_prompts_match_the_spec_exactly():
     assert contract.make_key("s", 12) == "s_000000012"
     assert contract.sanitize_key("CUHK01/0363004.png") == "CUHK01_0363004_png"
     assert contract.is_valid_key(contract.sanitize_key("a.b/c d"))
+
+
+def test_part_list_is_arithmetic_and_matches_a_materialised_split():
+    from mals_gen.ranks import Ranks
+
+    parts = split_into_parts(1001, 100)
+    assert len(parts) == 11 and parts[-1] == parts[10] and parts[10].size == 1
+    assert [p.start for p in parts] == list(range(0, 1001, 100)) and parts[2:4] == [parts[2], parts[3]]
+    assert parts.count_owned(Ranks(1, 4)) == len([p for p in parts if Ranks(1, 4).owns(p.index)]) == 3
+    huge = split_into_parts(10**12, 1000)  # a billion parts: nothing is materialised
+    assert len(huge) == 10**9 and huge[10**9 - 1].stop == 10**12 and huge.count_owned(Ranks(0, 3)) == 333333334
+    assert len(split_into_parts(0, 10)) == 0
