@@ -1,22 +1,26 @@
 """Does search find what a query asks for? Precision of attribute-matched results vs the base rate.
 
-Runs `aptm-train search` for a few attribute queries over a shard folder (or, with --gallery, over
-a folder of the same images named KEY.jpg) and, using the shards' mined attributes
-(manifest.parquet), prints for each query the share of the top-K results that carry the asked
-attributes next to that share in the whole gallery (what a random ranking gets).
+Searches a shard folder (or, with --gallery, a folder of the same images named KEY.jpg) for a few
+attribute queries with the search API behind `aptm-train search` (model and gallery index loaded
+once for all queries) and, using the shards' mined attributes (manifest.parquet), prints for each
+query the share of the top-K results that carry the asked attributes next to that share in the
+whole gallery (what a random ranking gets).
 Usage: python scripts/search_check.py CHECKPOINT SHARDS [--gallery FOLDER] [--top 10 50] [--rerank 32]
 """
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from aptm_train.eval.run import build_encoder, checkpoint_folder
+from aptm_train.search.index import build_or_load_index, checkpoint_identity, open_gallery
+from aptm_train.search.search import search
 from mals_gen.contract import ATTR
+from mals_gen.errors import UserError, user_errors
 
 # query -> {attribute slot: required label}; 0 = present for colours, gender 1 = man, 0 = woman
 QUERIES = {
@@ -27,18 +31,67 @@ QUERIES = {
 }
 
 
-def keys_from_search_output(out: str) -> list[str]:
-    """Sample keys in rank order from `aptm-train search`'s table: each hit's stem (SHARD.tar/KEY or
-    FOLDER/KEY.jpg)."""
-    hits = re.findall(r"^\s*\d+\s+\S+\s+\S+\s+(\S+)\s*$", out, flags=re.MULTILINE)
-    return [Path(hit).stem for hit in hits]
+@dataclass(frozen=True)
+class Row:
+    query: str
+    top: int
+    hit: float        # share of the top-K results (with known attributes) that match; nan if none known
+    base: float       # share of the whole labelled gallery that matches
 
 
-def ranked_keys(checkpoint: str, gallery: str, query: str, top: int, rerank: int) -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "aptm_train", "search", "--checkpoint", checkpoint,
-                          "--gallery", gallery, "--top", str(top), "--rerank", str(rerank), "--no-progress", query],
-                         capture_output=True, text=True, check=True).stdout
-    return keys_from_search_output(out)
+def key_of(item: str) -> str:
+    """The sample key of a search hit: the stem of FOLDER/KEY.jpg or SHARD.tar/KEY (keys hold no dots)."""
+    return Path(item).stem
+
+
+def _to_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)  # stdout carries only the table
+
+
+class Searcher:
+    """The checkpoint and the gallery's index, loaded once; `ranked_keys` runs one query."""
+
+    def __init__(self, checkpoint: str | Path, gallery: str | Path, *, device: str = "auto",
+                 batch_size: int = 64, norm: str = "mals"):
+        folder = checkpoint_folder(checkpoint)
+        self.enc = build_encoder(folder, device=device, batch_size=batch_size, norm=norm, progress=False)
+        self.gallery = open_gallery(gallery)
+        # the same identity as `aptm-train search`, so the index that command cached is reused
+        ckpt_id = checkpoint_identity(folder, f"{norm}:{self.enc.model.config.vision.img_size}")
+        self.index, _ = build_or_load_index(self.enc, self.gallery, ckpt_id, echo=_to_stderr)
+
+    def ranked_keys(self, query: str, top: int, rerank: int) -> list[str]:
+        hits = search(self.enc, self.index, self.gallery, query, top=top, rerank=rerank)
+        return [key_of(h.item) for h in hits]
+
+
+def check(searcher: Searcher, shards: str | Path, tops: list[int], rerank: int) -> list[Row]:
+    """One Row per (query, K); each query is searched once (the top K is a prefix of the top max-K)."""
+    path = Path(shards) / "manifest.parquet"
+    if not path.is_file():
+        raise UserError(f"{path}: no manifest; pass a shard folder written by mals shard or mals import")
+    manifest = pd.read_parquet(path).set_index("key")
+    attrs = manifest["attrs"].dropna()
+    rows = []
+    for query, wanted in QUERIES.items():
+        matches = attrs.map(lambda vec, wanted=wanted: all(vec[ATTR[s]] == v for s, v in wanted.items()))
+        ranked = searcher.ranked_keys(query, max(tops), rerank)
+        for top in tops:
+            keys = [k for k in ranked[:top] if k in attrs.index]
+            hit = float(matches.loc[keys].mean()) if keys else float("nan")
+            rows.append(Row(query, top, hit, float(matches.mean())))
+    return rows
+
+
+def format_tables(rows: list[Row], tops: list[int]) -> str:
+    """One table per K: query, share in the top K, share in the gallery, lift (their ratio)."""
+    lines = []
+    for top in tops:
+        lines.append(f"{'query':<32}{'top-' + str(top):>10}{'gallery':>10}{'lift':>7}")
+        for r in (r for r in rows if r.top == top):
+            lift = r.hit / r.base if r.base else float("nan")
+            lines.append(f"{r.query:<32}{100 * r.hit:>9.1f}%{100 * r.base:>9.1f}%{lift:>7.2f}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -49,22 +102,12 @@ def main() -> None:
     parser.add_argument("--top", type=int, nargs="+", default=[50],
                         help="one table per K; each query is searched once (the top K is a prefix of the top max-K)")
     parser.add_argument("--rerank", type=int, default=32, help="ITC candidates re-ranked by ITM (0 = ITC only)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     args = parser.parse_args()
-    manifest = pd.read_parquet(Path(args.shards) / "manifest.parquet").set_index("key")
-    attrs = manifest["attrs"].dropna()
-    rows = {top: [] for top in args.top}
-    for query, wanted in QUERIES.items():
-        matches = attrs.map(lambda vec, wanted=wanted: all(vec[ATTR[s]] == v for s, v in wanted.items()))
-        base = matches.mean()
-        ranked = ranked_keys(args.checkpoint, args.gallery or args.shards, query, max(args.top), args.rerank)
-        for top in args.top:
-            keys = [k for k in ranked[:top] if k in attrs.index]
-            hit = matches.loc[keys].mean() if keys else float("nan")
-            rows[top].append(f"{query:<32}{100 * hit:>9.1f}%{100 * base:>9.1f}%"
-                             f"{hit / base if base else float('nan'):>7.2f}")
-    for top in args.top:
-        print(f"{'query':<32}{'top-' + str(top):>10}{'gallery':>10}{'lift':>7}")
-        print("\n".join(rows[top]))
+    with user_errors("search_check"):
+        searcher = Searcher(args.checkpoint, args.gallery or args.shards, device=args.device)
+        print(format_tables(check(searcher, args.shards, args.top, args.rerank), args.top))
+
 
 if __name__ == "__main__":
     main()

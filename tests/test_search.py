@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,8 @@ from aptm_train.cli import app
 from aptm_train.eval.run import build_encoder
 from aptm_train.search.index import build_or_load_index, checkpoint_identity, open_gallery
 from aptm_train.search.search import search
+from mals_gen.contract import UPPER_COLOURS
+from mals_gen.errors import UserError
 from tests._eval_fixtures import one_thread, tiny_checkpoint, tiny_shards  # noqa: F401 (autouse fixture)
 from tests._train_shards import sample
 
@@ -94,18 +98,60 @@ def test_cli_search_and_embed(env, tmp_path):
     assert (out / "texts_ids.txt").read_text().splitlines() == ["a red shirt", "blue pants"]
 
 
-def test_search_check_reads_keys_from_both_gallery_kinds(env, tmp_path):
-    """scripts/search_check.py scores hits by sample key: the stem of FOLDER/KEY.jpg or SHARD.tar/KEY."""
-    ckpt, folder, shards, _ = env
+@pytest.fixture(scope="module")
+def search_check():
     spec = importlib.util.spec_from_file_location("search_check", Path(__file__).parents[1] / "scripts" / "search_check.py")
-    search_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(search_check)
-    runner = CliRunner()
-    for gallery, prefix in ((folder, "img"), (shards, "")):
-        res = runner.invoke(app, ["search", "red", "--checkpoint", str(ckpt), "--gallery", str(gallery), "--top", "4",
-                                  "--rerank", "0", "--device", "cpu", "--no-progress"],
-                            env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
-        assert res.exit_code == 0, res.output
-        keys = search_check.keys_from_search_output(res.output)
-        assert len(keys) == 4 and len(set(keys)) == 4
-        assert all(k.startswith(prefix) and "." not in k and "/" not in k for k in keys), keys
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["search_check"] = module      # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["search_check"]
+
+
+def test_search_check_reads_keys_from_both_gallery_kinds(env, search_check, tmp_path, monkeypatch):
+    """Hits are scored by sample key: the stem of FOLDER/KEY.jpg or of SHARD.tar/KEY."""
+    ckpt, _, shards, _ = env
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert search_check.key_of("000000.tar/s_000000007") == "s_000000007"
+    assert search_check.key_of("sub/s_000000007.jpg") == "s_000000007"
+    folder = tmp_path / "keys"
+    for tar in sorted(shards.glob("*.tar")):
+        with tarfile.open(tar) as tf:
+            for m in tf:
+                if m.name.endswith(".jpg"):
+                    (folder / "sub").mkdir(parents=True, exist_ok=True)
+                    (folder / "sub" / m.name).write_bytes(tf.extractfile(m).read())
+    known = set(pd.read_parquet(shards / "manifest.parquet")["key"])
+    ranked = {}
+    for gallery in (shards, folder):
+        keys = search_check.Searcher(ckpt, gallery, device="cpu").ranked_keys("red", 6, 0)
+        assert len(set(keys)) == 6 and set(keys) <= known, keys
+        ranked[gallery] = keys
+    assert ranked[shards] == ranked[folder]   # the same images in the same order rank the same
+
+
+def test_search_check_end_to_end(env, search_check, tmp_path, monkeypatch):
+    """One model load for all queries; a top K covering the whole gallery scores the base rate."""
+    ckpt, folder, shards, _ = env
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    loads = []
+    real = search_check.build_encoder
+    monkeypatch.setattr(search_check, "build_encoder", lambda *a, **k: loads.append(1) or real(*a, **k))
+    # the gallery folder's img*.jpg are not in the manifest: the shards' 30 samples are the labelled ones
+    searcher = search_check.Searcher(ckpt, shards, device="cpu")
+    rows = search_check.check(searcher, shards, [4, 30], rerank=3)
+    assert loads == [1] and len(rows) == 2 * len(search_check.QUERIES)
+    # tests/_train_shards: every sample is a "man" (all slots 1) whose upper colour cycles; 30 samples
+    red = sum(UPPER_COLOURS[i % len(UPPER_COLOURS)] == "red" for i in range(30)) / 30
+    by = {(r.query, r.top): r for r in rows}
+    assert red > 0 and by["a man in a red shirt", 30].base == pytest.approx(red)
+    assert by["a man in a red shirt", 30].hit == pytest.approx(red)
+    assert by["a man in a red shirt", 4].hit * 4 in {0, 1, 2, 3, 4}
+    assert by["a woman in a skirt", 4] == search_check.Row("a woman in a skirt", 4, 0.0, 0.0)
+    lines = search_check.format_tables(rows, [4, 30]).splitlines()
+    assert len(lines) == 2 + len(rows) and lines[0].split() == ["query", "top-4", "gallery", "lift"]
+    assert lines[-1].split()[-3:] == ["0.0%", "0.0%", "nan"]
+    unlabelled = search_check.check(search_check.Searcher(ckpt, folder, device="cpu"), shards, [3], rerank=0)
+    assert all(np.isnan(r.hit) for r in unlabelled)   # no hit is a labelled sample: no share, not 0
+    with pytest.raises(UserError, match="manifest"):
+        search_check.check(searcher, tmp_path, [3], rerank=0)
