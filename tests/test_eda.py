@@ -11,6 +11,7 @@ from aptm_train.data.eda import (
     check_style,
     clean_words,
     eda,
+    make_eda,
     random_insertion,
     random_swap,
     synonym_replacement,
@@ -88,3 +89,20 @@ def test_both_styles_reproducible_from_the_seed():
         a = [eda("A woman in a red shirt.", syn, random.Random(s), style=style) for s in range(10)]
         b = [eda("A woman in a red shirt.", syn, random.Random(s), style=style) for s in range(10)]
         assert a == b and len(set(a)) > 3
+
+
+def test_original_synonyms_keep_base_forms_and_make_eda_pickles():
+    import pickle
+
+    from aptm_train.data.wordnet import WordNet, find_wordnet_dir
+
+    wn = WordNet(find_wordnet_dir())
+    assert "shirt" in wn.synonyms("shirts", "original") and "shirt" not in wn.synonyms("shirts")
+    assert "shoe" in wn.synonyms("shoes", "original") and "horseshoe" in wn.synonyms("shoes")
+    fn = pickle.loads(pickle.dumps(make_eda(EdaConfig(style="original"), wn)))    # DataLoader workers
+    outs = {fn("A woman in 2 red shirts and black shoes.", random.Random(s)) for s in range(30)}
+    assert len(outs) > 3 and not any(c.isdigit() for o in outs for c in o)
+    inserted = {fn("shirts", random.Random(s)) for s in range(30)}
+    assert "shirt shirts" in inserted                 # the first synonym, inserted before the word
+    with pytest.raises(UserError, match="choose one of ours, original"):
+        make_eda(EdaConfig(style="faithful"), wn)

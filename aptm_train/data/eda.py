@@ -13,7 +13,8 @@ Two styles (`EdaConfig.style`, docs/method.md "Facts read from the official code
   becomes a space, digits too; an insertion puts the word's FIRST synonym (in WordNet's sense
   order; the original listed a Python set, whose first element is arbitrary) at a position
   before the last word; a swap redraws its second position up to three times until it differs
-  from the first, and is skipped otherwise. The style for reproducing the paper's fine-tuning.
+  from the first, and is skipped otherwise; a word's base forms count as its synonyms
+  ("shirts" -> "shirt"). The style for reproducing the paper's fine-tuning.
 - `ours`: digits are kept ("number 23"); an insertion puts a random synonym anywhere, the end
   included; a swap always exchanges two different positions.
 
@@ -21,6 +22,7 @@ Both drop apostrophes ("man's" -> "mans", which WordNet reads as "man") and spli
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -54,6 +56,20 @@ _SWAP_TRIES = 3     # the original's redraws of a swap's second position
 class EdaConfig:
     alpha: float = 0.1          # edit rate of every operation
     style: str = "ours"         # "ours" | "original" (the official code; see the module docstring)
+
+
+def make_eda(cfg: EdaConfig, wordnet) -> Callable[[str, random.Random], str]:
+    """The training pipeline's text function `fn(caption, rng)` in `cfg`'s style (picklable for workers).
+
+    wordnet: an `aptm_train.data.wordnet.WordNet`; its synonyms follow the same style.
+    """
+    check_style(cfg.style)
+    synonyms = functools.partial(wordnet.synonyms, style=cfg.style)
+    return functools.partial(_eda_call, synonyms=synonyms, alpha=cfg.alpha, style=cfg.style)
+
+
+def _eda_call(text: str, rng: random.Random, *, synonyms: Synonyms, alpha: float, style: str) -> str:
+    return eda(text, synonyms, rng, alpha, style)
 
 
 def check_style(style: str, key: str = "eda style") -> str:
