@@ -80,7 +80,8 @@ def test_two_processes_give_the_same_metrics(setup, tmp_path):
     ckpt, shards, _ = setup
     single = run_eval(_cfg(setup, modes=MODES, emulated_gpus=3), echo=lambda *_: None)
     args = [sys.executable, "-m", "aptm_train", "eval", "--checkpoint", str(ckpt), "--shards", str(shards),
-            "--mode", "all", "--emulated-gpus", "3", "--k", "5", "--batch-size", "4", "--query-chunk", "3", "--pair-batch", "7",
+            "--mode", "all", "--emulated-gpus", "3", "--k", "5", "--batch-size", "4", "--query-chunk", "3",
+            "--pair-batch", "7",
             "--device", "cpu", "--no-progress", "--out", str(tmp_path)]
     port = str(_free_port())
     procs = []

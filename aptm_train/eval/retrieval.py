@@ -151,7 +151,7 @@ def _orderings(modes: tuple[str, ...], itc: torch.Tensor, cands: Candidates | No
 
 def evaluate_retrieval(enc: Encoder, data: SplitData, images: EncodedImages,
                        settings: RetrievalSettings) -> RetrievalResult | None:
-    """Metrics of every requested ordering (in `MODES` order); the main process returns them, the others None."""
+    """Metrics of every requested ordering, in `MODES` order, on the main process (None on the others)."""
     bad = [m for m in settings.modes if m not in MODES]
     if bad:
         raise ValueError(f"unknown retrieval mode(s) {bad}; choose from {MODES}")
