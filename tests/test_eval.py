@@ -14,6 +14,7 @@ import torch
 from aptm_train.data.shards import open_shards
 from aptm_train.eval.encode import encode_texts, read_and_encode_split
 from aptm_train.eval.rerank import itm_per_query, rerank
+from aptm_train.eval.retrieval import MODES
 from aptm_train.eval.run import EvalConfig, build_encoder, run_eval
 from tests._eval_fixtures import one_thread, tiny_checkpoint, tiny_shards  # noqa: F401 (autouse fixture)
 from tests.conftest import REPO
@@ -77,9 +78,10 @@ def _free_port() -> int:
 
 def test_two_processes_give_the_same_metrics(setup, tmp_path):
     ckpt, shards, _ = setup
-    single = run_eval(_cfg(setup, modes=("itc", "itm", "fused")), echo=lambda *_: None)
+    single = run_eval(_cfg(setup, modes=MODES, emulated_gpus=3), echo=lambda *_: None)
     args = [sys.executable, "-m", "aptm_train", "eval", "--checkpoint", str(ckpt), "--shards", str(shards),
-            "--mode", "all", "--k", "5", "--batch-size", "4", "--query-chunk", "3", "--pair-batch", "7",
+            "--mode", "all", "--emulated-gpus", "3", "--k", "5", "--batch-size", "4", "--query-chunk", "3",
+            "--pair-batch", "7",
             "--device", "cpu", "--no-progress", "--out", str(tmp_path)]
     port = str(_free_port())
     procs = []
@@ -94,7 +96,8 @@ def test_two_processes_give_the_same_metrics(setup, tmp_path):
     assert "fused" in outs[0][0] and "fused" not in outs[1][0]      # only the main process reports
     double = json.loads((tmp_path / "retrieval_metrics.json").read_text())
     assert double["world_size"] == 2
-    for mode in ("itc", "itm", "fused"):
+    assert set(double["retrieval"]) == set(MODES)
+    for mode in MODES:            # fused-per-gpu emulates 3 GPUs whatever the real process count
         assert double["retrieval"][mode] == single["retrieval"][mode], mode
 
 
@@ -114,3 +117,30 @@ def test_cli_rejects_bad_options_in_one_line(setup):
     assert isinstance(res.exception, UserError) and "--precision 'half'" in str(res.exception)
     # training's word for full precision is accepted too
     assert build_encoder(ckpt, precision="no", progress=False).precision == "fp32"
+
+
+def test_help_lists_the_orderings_and_mode_takes_several():
+    from typer.testing import CliRunner
+
+    from aptm_train.cli import app
+    from aptm_train.commands.eval import parse_modes
+    from mals_gen.errors import UserError
+
+    res = CliRunner().invoke(app, ["eval", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    text = " ".join(res.output.split())
+    for mode in MODES:
+        assert f" {mode} " in text.replace("|", " ").replace("(", " ").replace(":", " "), mode
+    assert "--emulated-gpus" in text
+    assert parse_modes("fused-per-gpu, itc,fused") == ("itc", "fused", "fused-per-gpu")
+    assert parse_modes("all") == MODES
+    with pytest.raises(UserError, match="choose all or one or more of itc, itm, fused, itm-paper"):
+        parse_modes("itc,itm-1000")
+
+
+def test_every_ordering_runs_and_one_emulated_gpu_is_fused(setup):
+    payload = run_eval(_cfg(setup, modes=MODES, emulated_gpus=4), echo=lambda *_: None)
+    metrics = payload["retrieval"]
+    assert list(metrics) == list(MODES) and payload["headline"] == "fused"
+    assert run_eval(_cfg(setup, modes=("fused-per-gpu",), emulated_gpus=1),
+                    echo=lambda *_: None)["retrieval"]["fused-per-gpu"] == metrics["fused"]

@@ -1,4 +1,4 @@
-"""Retrieval and attribute metrics against brute-force references and spec/method.md's worked example."""
+"""Retrieval and attribute metrics against brute-force references and docs/method.md's worked example."""
 from __future__ import annotations
 
 import itertools
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from aptm_train.eval.attributes import attribute_metrics, predict_labels
-from aptm_train.eval.metrics import chance_metrics, rank_queries, retrieval_metrics
+from aptm_train.eval.metrics import chance_metrics, rank_order, rank_queries, retrieval_metrics
 from aptm_train.eval.rerank import Candidates
-from aptm_train.eval.retrieval import fuse_scores, itm_matrix
+from aptm_train.eval.retrieval import fuse_per_gpu, fuse_scores, itm_matrix, itm_paper_matrix, per_gpu_blocks
 from mals_gen.errors import UserError
 
 
@@ -97,6 +97,82 @@ def test_fusion_normalises_over_the_whole_matrix():
     expected = (full + 2.0) / 6.0 + 0.002 * (itc - 0.0) / 0.9
     assert torch.allclose(fused, expected)
     assert torch.equal(fuse_scores(itc, full.clone(), inplace=True), fused)
+
+
+def test_itm_paper_puts_every_candidate_above_the_rest():
+    # one query of person 1; gallery image 3 is its only match and the weaker of its two candidates
+    cands = Candidates(torch.tensor([[2, 3]]), torch.tensor([[5.0, 1.0]]))
+    gallery = [0, 0, 0, 1]
+    today = itm_matrix(cands, 4)                        # [1, 1, 5, 1]: image 3 ties with the rest ...
+    paper = itm_paper_matrix(cands, 4)                  # [-1000, -1000, 5, 1]
+    assert paper.tolist() == [[-1000.0, -1000.0, 5.0, 1.0]]
+    assert rank_order(today)[1].tolist() == [[2, 0, 1, 3]]       # ... and loses them on gallery index
+    assert rank_order(paper)[1].tolist() == [[2, 3, 0, 1]]
+    assert rank_queries(today, [1], gallery).first_rank.tolist() == [4]
+    assert rank_queries(paper, [1], gallery).first_rank.tolist() == [2]
+
+
+def test_per_gpu_blocks_follow_the_official_split():
+    assert per_gpu_blocks(10, 4) == [(0, 3), (3, 6), (6, 9), (9, 10)]     # step 10 // 4 + 1 = 3
+    assert per_gpu_blocks(8, 4) == [(0, 3), (3, 6), (6, 8)]              # the 4th process owns nothing
+    assert per_gpu_blocks(5, 1) == [(0, 5)]
+
+
+def test_per_gpu_fusion_by_hand():
+    # 3 queries on 2 GPUs: step 3 // 2 + 1 = 2, so GPU 0 owns rows 0-1 and GPU 1 owns row 2
+    itc = torch.tensor([[0.2, 0.8, 0.0], [0.5, 0.1, 0.4], [1.0, 0.3, 0.6]])   # min 0, max 1
+    full = torch.tensor([[2.0, 1.9, -8.0], [0.0, 4.0, 1.0], [3.0, -2.0, 0.0]])
+    out = fuse_per_gpu(itc, full, gpus=2)
+    # each GPU's ITM maximum is the 1000 it kept in the other GPU's rows; ITC counts once per GPU
+    expected = torch.cat([(full[:2] + 8.0) / 1008.0, (full[2:] + 2.0) / 1002.0]) + 2 * 0.002 * itc
+    assert torch.allclose(out, expected, rtol=0, atol=1e-7)
+    assert out[0].tolist() == pytest.approx([10 / 1008 + 0.0008, 9.9 / 1008 + 0.0032, 0.0], abs=1e-7)
+    assert rank_order(out)[1][0].tolist() == [1, 0, 2]                 # the cosine decides row 0 ...
+    assert rank_order(fuse_scores(itc, full))[1][0].tolist() == [0, 1, 2]     # ... the ITM, globally
+    assert torch.allclose(fuse_per_gpu(itc, full, gpus=1), fuse_scores(itc, full), atol=1e-7)
+
+
+def test_per_gpu_fusion_on_four_gpus_weighs_the_cosine_about_8_1():
+    # 7 queries on 4 GPUs: GPU 0 owns rows 0-1 with smallest ITM -12.25; ITC spans exactly [0, 1].
+    # Per GPU the order is that of ITM + 4 * 0.002 * (1000 + 12.25) * cos = ITM + 8.098 * cos, so A
+    # (ITM 1.0, cos 0.5) beats B (ITM 1.8, cos 0.4) by 8.098 * 0.1 - 0.8 > 0; once globally the
+    # cosine weighs 0.002 * 14.05 = 0.028 and B wins.
+    itc = torch.full((7, 3), 0.3)
+    itc[0] = torch.tensor([0.5, 0.4, 0.0])
+    itc[1, 0] = 1.0
+    full = torch.zeros(7, 3)
+    full[0] = torch.tensor([1.0, 1.8, -12.25])
+    assert rank_order(fuse_per_gpu(itc, full, gpus=4))[1][0].tolist() == [0, 1, 2]
+    assert rank_order(fuse_scores(itc, full))[1][0].tolist() == [1, 0, 2]
+    assert rank_order(fuse_per_gpu(itc, full, gpus=3))[1][0].tolist() == [1, 0, 2]   # 3 * 2.0245 < 8
+
+
+def _official_per_gpu_sum(itc: np.ndarray, full: np.ndarray, gpus: int) -> np.ndarray:
+    """The later official code run literally on `gpus` processes, in float64: each builds its own
+    matrix (its rows scored, 1000 elsewhere), normalises it and the ITC matrix, and all are summed."""
+    n_q = full.shape[0]
+    step = n_q // gpus + 1
+    itc_norm = (itc - itc.min()) / (itc.max() - itc.min())
+    total = np.zeros_like(full)
+    for rank in range(gpus):
+        rows = slice(rank * step, min(n_q, rank * step + step))
+        if rank * step >= n_q:
+            continue                                    # owns nothing: 0 / 0 in the original
+        mine = np.full_like(full, 1000.0)
+        mine[rows] = full[rows]
+        total += (mine - mine.min()) / (mine.max() - mine.min()) + 0.002 * itc_norm
+    return total
+
+
+@pytest.mark.parametrize("n_q,gpus", [(13, 4), (8, 4), (9, 2), (6, 1), (3, 8)])
+def test_per_gpu_fusion_matches_a_literal_simulation(n_q, gpus):
+    rng = np.random.default_rng(n_q * 10 + gpus)
+    itc = rng.uniform(-0.2, 0.9, (n_q, 11))
+    full = rng.normal(0.0, 4.0, (n_q, 11))
+    ref = _official_per_gpu_sum(itc, full, gpus)
+    ours = fuse_per_gpu(torch.tensor(itc, dtype=torch.float32), torch.tensor(full, dtype=torch.float32), gpus)
+    n_blocks = len(per_gpu_blocks(n_q, gpus))
+    assert np.allclose(ours.numpy(), ref - (n_blocks - 1), rtol=0, atol=2e-6)     # up to the row constant
 
 
 def test_attribute_predictions_and_metrics():

@@ -8,7 +8,24 @@ import typer
 
 from mals_gen.errors import UserError
 
-MODE_CHOICES = ("itc", "itm", "fused", "all")
+# Kept here as text so that --help needs no torch import; tests check it against retrieval.MODES.
+MODE_HELP = ("retrieval ordering(s), comma-separated, or all: fused (default; ITM + 0.002 ITC, each "
+             "normalised once over the whole matrix) | itc | itm | itm-paper (the paper-era official "
+             "code: ITM, the rest of the gallery at -1000) | fused-per-gpu (the later official fusion, "
+             "normalised per GPU and summed, as on --emulated-gpus GPUs; for published numbers)")
+
+
+def parse_modes(text: str) -> tuple[str, ...]:
+    """'--mode' text -> orderings in MODES order: 'all', or names separated by commas."""
+    from aptm_train.eval.retrieval import MODES
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return MODES
+    bad = [n for n in names if n not in MODES]
+    if bad or not names:
+        raise UserError(f"--mode {text!r}: choose all or one or more of {', '.join(MODES)} (comma-separated)")
+    return tuple(m for m in MODES if m in names)
 
 
 def eval_command(
@@ -17,7 +34,9 @@ def eval_command(
     shards: Annotated[Path, typer.Option("--shards", help="shard folder (tars + manifest.parquet)")],
     split: Annotated[str, typer.Option("--split", help="split to evaluate")] = "test",
     task: Annotated[str, typer.Option("--task", help="retrieval | attributes")] = "retrieval",
-    mode: Annotated[str, typer.Option("--mode", help="retrieval ordering: itc | itm | fused | all")] = "fused",
+    mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "fused",
+    emulated_gpus: Annotated[int, typer.Option("--emulated-gpus", help="GPUs that the fused-per-gpu ordering "
+                                               "emulates (the paper's runs used 4)")] = 4,
     attributes: Annotated[str, typer.Option("--attributes", help="attribute set: auto | pa100k | mals")] = "auto",
     k: Annotated[int, typer.Option("--k", help="ITC candidates re-ranked by ITM per query")] = 128,
     batch_size: Annotated[int, typer.Option("--batch-size", help="images / texts per encoder call")] = 64,
@@ -36,19 +55,17 @@ def eval_command(
 
     Several processes: `torchrun --nproc_per_node N -m aptm_train eval ...` (same numbers as one).
     """
-    from aptm_train.eval.retrieval import MODES
     from aptm_train.eval.run import EvalConfig, run_eval
 
-    if mode not in MODE_CHOICES:
-        raise UserError(f"--mode {mode!r}: choose one of {', '.join(MODE_CHOICES)}")
+    modes = parse_modes(mode)
     if (rankings or html) and out is None:
         raise UserError("--rankings / --html write files: add --out FOLDER")
     for name, value in (("--k", k), ("--batch-size", batch_size), ("--query-chunk", query_chunk),
-                        ("--pair-batch", pair_batch)):
+                        ("--pair-batch", pair_batch), ("--emulated-gpus", emulated_gpus)):
         if value < 1:
             raise UserError(f"{name} must be at least 1, got {value}")
     cfg = EvalConfig(checkpoint=str(checkpoint), shards=str(shards), split=split, task=task,
-                     modes=MODES if mode == "all" else (mode,), attributes=attributes, k=k,
+                     modes=modes, emulated_gpus=emulated_gpus, attributes=attributes, k=k,
                      batch_size=batch_size, query_chunk=query_chunk, pair_batch=pair_batch, device=device,
                      precision=precision, norm=norm, out=str(out) if out else None, rankings=rankings,
                      html=html, progress=not no_progress)

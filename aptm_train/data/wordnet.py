@@ -17,6 +17,7 @@ from mals_gen.errors import UserError
 SEARCH_DIRS = ("/usr/share/wordnet", "/usr/local/share/wordnet", "~/nltk_data/corpora/wordnet",
                "/usr/share/nltk_data/corpora/wordnet")
 POS = ("noun", "verb", "adj", "adv")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz ")
 # WordNet's detachment rules (morphy): suffix -> replacement, per part of speech.
 _RULES = {
     "noun": (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
@@ -47,7 +48,7 @@ class WordNet:
         self.folder = Path(folder)
         self._index: dict[str, dict[str, list[int]]] | None = None
         self._exc: dict[str, dict[str, list[str]]] = {}
-        self._cache: dict[str, tuple[str, ...]] = {}   # captions reuse a small vocabulary
+        self._cache: dict[tuple[str, str], tuple[str, ...]] = {}   # captions reuse a small vocabulary
 
     def __getstate__(self):  # workers reopen the files themselves
         return {"folder": self.folder}
@@ -88,26 +89,32 @@ class WordNet:
                 seen.append(form)
         return seen
 
-    def synonyms(self, word: str) -> tuple[str, ...]:
-        """Lemmas sharing a synset with `word` (any part of speech), without the word itself."""
-        word = word.lower()
-        if word not in self._cache:
-            self._cache[word] = self._lookup(word)
-        return self._cache[word]
+    def synonyms(self, word: str, style: str = "ours") -> tuple[str, ...]:
+        """Lemmas sharing a synset with `word` (any part of speech), in WordNet's sense order.
 
-    def _lookup(self, word: str) -> tuple[str, ...]:
+        `ours` leaves out the word and its own base forms and any lemma with a character that is
+        not a letter. `original` (NLTK-based EDA) leaves out only the word itself, so "shirt" is a
+        synonym of "shirts", and strips such characters instead ("3-D" -> " d").
+        """
+        word = word.lower()
+        key = (word, style)
+        if key not in self._cache:
+            self._cache[key] = self._lookup(word, style == "original")
+        return self._cache[key]
+
+    def _lookup(self, word: str, original: bool) -> tuple[str, ...]:
         out: list[str] = []
         lemmas = {pos: self._lemmas(word, pos) for pos in POS}
-        own = {word, *(lemma for forms in lemmas.values() for lemma in forms)}
+        own = {word} if original else {word, *(lemma for forms in lemmas.values() for lemma in forms)}
         for pos in POS:
             for lemma in lemmas[pos]:
                 for offset in self._load()[pos][lemma]:
-                    for syn in self._synset_words(pos, offset):
+                    for syn in self._synset_words(pos, offset, original):
                         if syn not in own and syn not in out:
                             out.append(syn)
         return tuple(out)
 
-    def _synset_words(self, pos: str, offset: int) -> list[str]:
+    def _synset_words(self, pos: str, offset: int, original: bool = False) -> list[str]:
         with open(self.folder / f"data.{pos}", "rb") as f:
             f.seek(offset)
             fields = f.readline().decode("utf-8").split()
@@ -115,4 +122,7 @@ class WordNet:
         words = fields[4: 4 + 2 * n_words: 2]
         # adjectives may carry a syntactic marker such as "(a)"; multiword lemmas use "_"
         cleaned = [w.split("(")[0].replace("_", " ").replace("-", " ").lower() for w in words]
+        if original:    # keep only a-z and spaces of every lemma, as NLTK-based EDA did
+            stripped = ("".join(c for c in w if c in _LETTERS) for w in cleaned)
+            return [w for w in stripped if w.strip()]
         return [w for w in cleaned if all(c.isalpha() or c == " " for c in w)]

@@ -23,10 +23,12 @@ RETRIEVAL_COLUMNS = ("R@1", "R@5", "R@10", "mAP", "mINP")
 
 def retrieval_table(result: RetrievalResult) -> str:
     """Rows: each ordering, then the chance level of a random ranking."""
-    head = f"{'ordering':<10}" + "".join(f"{c:>8}" for c in RETRIEVAL_COLUMNS)
+    rows = [*result.metrics.items(), ("chance", result.chance)]
+    width = max(10, *(len(name) + 2 for name, _ in rows))
+    head = f"{'ordering':<{width}}" + "".join(f"{c:>8}" for c in RETRIEVAL_COLUMNS)
     lines = [head, "-" * len(head)]
-    for name, row in [*result.metrics.items(), ("chance", result.chance)]:
-        lines.append(f"{name:<10}" + "".join(f"{row[c]:>8.2f}" for c in RETRIEVAL_COLUMNS))
+    for name, row in rows:
+        lines.append(f"{name:<{width}}" + "".join(f"{row[c]:>8.2f}" for c in RETRIEVAL_COLUMNS))
     q = result.chance.get("queries", 0)
     lines.append(f"{q:,} queries, {result.gallery:,} gallery images")
     return "\n".join(lines)

@@ -20,7 +20,8 @@ class EvalConfig:
     shards: str
     split: str = "test"
     task: str = "retrieval"
-    modes: tuple[str, ...] = ("fused",)     # orderings: itc | itm | fused
+    modes: tuple[str, ...] = ("fused",)     # orderings: aptm_train.eval.retrieval.MODES
+    emulated_gpus: int = 4                  # processes the `fused-per-gpu` ordering emulates
     attributes: str = "auto"                # auto | pa100k | mals
     k: int = 128
     batch_size: int = 64
@@ -123,7 +124,7 @@ def _retrieval(enc, cfg: EvalConfig, data, images, echo) -> dict:
         raise UserError(f"{cfg.shards}: the {cfg.split} split has no captions, so no queries; "
                         "retrieval needs KEY.json 'captions'")
     settings = RetrievalSettings(k=cfg.k, query_chunk=cfg.query_chunk, pair_batch=cfg.pair_batch,
-                                 modes=tuple(cfg.modes))
+                                 modes=tuple(cfg.modes), emulated_gpus=cfg.emulated_gpus)
     result = evaluate_retrieval(enc, data, images, settings)
     if result is None:
         return {}
