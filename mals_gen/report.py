@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
@@ -208,8 +210,16 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;t
 """
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write RUN/report/report.html and its PNGs from whichever stages are finished; returns the HTML path."""
+@dataclass(frozen=True)
+class ReportConfig:
+    """The report has no settings yet; the pipeline's `report:` mapping takes only `enabled`."""
+
+
+def build_report(run_dir: str | Path, cfg: ReportConfig | None = None, *, progress: bool = True,
+                 echo: Callable[[str], None] | None = None) -> Path:
+    """Write RUN/report/report.html and its PNGs from whichever stages are finished; returns the HTML path.
+
+    The whole-run stage signature of the registry; `progress` is accepted for it (no bar here)."""
     run = Path(run_dir)
     plan = load_plan(run)
     out = run / "report"
@@ -236,4 +246,6 @@ def build_report(run_dir: str | Path) -> Path:
                 add("Samples", _sheet(run, frame.head(SHEET_SIZE), out / "samples.png", "generated samples"))
     path = out / "report.html"
     write_bytes_atomic(path, _html(run, _stage_stats(run), figures, plan.n).encode())
+    if echo is not None:
+        echo(f"report: {path}")
     return path
