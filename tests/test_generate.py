@@ -48,7 +48,7 @@ def test_sketch_run_writes_every_sample_with_its_manifest(tmp_path):
 def test_dry_run_plans_one_and_a_half_million_without_work(tmp_path):
     run = tmp_path / "big"
     started = time.perf_counter()
-    summary = run_generate(GenerateConfig(n=1_500_000), run, dry_run=True, echo=None)
+    summary = run_generate(run, GenerateConfig(n=1_500_000), dry_run=True, echo=None)
     assert time.perf_counter() - started < 5
     assert summary["samples"] == 1_500_000 and summary["parts"] == 1500
     assert load_plan(run).n == 1_500_000
@@ -57,8 +57,8 @@ def test_dry_run_plans_one_and_a_half_million_without_work(tmp_path):
 
 def test_plan_is_reproducible_and_keys_are_valid(tmp_path):
     cfg = GenerateConfig(n=30, part_size=10, backend="sketch")
-    run_generate(cfg, tmp_path / "a", progress=False, echo=None)
-    run_generate(cfg, tmp_path / "b", progress=False, echo=None)
+    run_generate(tmp_path / "a", cfg, progress=False, echo=None)
+    run_generate(tmp_path / "b", cfg, progress=False, echo=None)
     a, b = load_manifest(tmp_path / "a"), load_manifest(tmp_path / "b")
     pd.testing.assert_frame_equal(a[["key", "prompt", "seed"]], b[["key", "prompt", "seed"]])
     assert (tmp_path / "a/generate/part-00001.tar").read_bytes() == (tmp_path / "b/generate/part-00001.tar").read_bytes()
@@ -78,8 +78,8 @@ def tiny_sd(tmp_path_factory):
 
 
 def test_diffusers_backend_end_to_end_same_seed_same_image(tmp_path, tiny_sd):
-    run_generate(_tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=3), tmp_path / "a", progress=False, echo=None)
-    run_generate(_tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=2), tmp_path / "b", progress=False, echo=None)
+    run_generate(tmp_path / "a", _tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=3), progress=False, echo=None)
+    run_generate(tmp_path / "b", _tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=2), progress=False, echo=None)
     a = load_manifest(tmp_path / "a")
     assert (a.status == "ok").all() and (a.model == str(tiny_sd)).all() and (a.width == 32).all()
     for part in ("part-00000", "part-00001"):
@@ -179,7 +179,7 @@ def test_empty_prompt_file_and_unwritable_folder(tmp_path):
 def test_prompt_file_drives_the_plan(tmp_path):
     prompts = tmp_path / "p.txt"
     prompts.write_text("a man in a red shirt and black pants\na woman in a blue dress with a handbag\n")
-    run_generate(GenerateConfig(n=5, part_size=5, backend="sketch", prompts=str(prompts)), tmp_path / "r",
+    run_generate(tmp_path / "r", GenerateConfig(n=5, part_size=5, backend="sketch", prompts=str(prompts)),
                  progress=False, echo=None)
     manifest = load_manifest(tmp_path / "r")
     assert list(manifest.prompt[:3]) == ["a man in a red shirt and black pants",
