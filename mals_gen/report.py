@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from .contact_sheet import save_contact_sheet
 from .contract import LABEL_UNKNOWN, MALS_ATTRIBUTE_NAMES, MALS_LABEL_WORDS, STAGE_ORDER
+from .errors import UserError
 from .fsutil import write_bytes_atomic
 from .manifest import available_stages, load_manifest
 from .plan import load_plan
@@ -213,6 +214,12 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;t
 @dataclass(frozen=True)
 class ReportConfig:
     """The report has no settings yet; the pipeline's `report:` mapping takes only `enabled`."""
+
+    @classmethod
+    def from_mapping(cls, data: Mapping | None, where: str = "report") -> ReportConfig:
+        if data:
+            raise UserError(f"{where}: takes no settings (only `enabled` in a pipeline), got {sorted(data)}")
+        return cls()
 
 
 def build_report(run_dir: str | Path, cfg: ReportConfig | None = None, *, progress: bool = True,

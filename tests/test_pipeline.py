@@ -98,6 +98,6 @@ def test_stage_settings_are_checked_before_the_run_folder_is_made(tmp_path):
     with pytest.raises(UserError, match=r"generate.composer: unknown key 'p_mal'; known keys: .*p_male"):
         run_pipeline(REPO / "pipelines/quickstart.yaml", [f"out={run}", "generate.composer.p_mal=0.5"],
                      progress=False, echo=None)
-    with pytest.raises(UserError, match="report: unknown key 'pages'"):
+    with pytest.raises(UserError, match=r"report: takes no settings \(only `enabled` in a pipeline\), got \['pages'\]"):
         run_pipeline(REPO / "pipelines/quickstart.yaml", [f"out={run}", "report.pages=3"], progress=False, echo=None)
     assert not run.exists()

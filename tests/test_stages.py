@@ -148,3 +148,10 @@ def test_attrs_takes_config_from_a_pipeline_yaml(tmp_path, mals):
     assert pd.read_parquet(run / "attrs" / "part-00000.parquet")["attr_agreement"].isna().all()
     bad = mals("attrs", str(run), "--config", str(preset), "--set", "attrs.agreemnt=true")
     assert bad.returncode != 0 and "attrs: unknown key 'agreemnt'" in bad.stderr
+
+
+def test_a_bad_value_from_yaml_names_its_key(tmp_path):
+    own = tmp_path / "g.yaml"
+    own.write_text("generate: {part_size: -5}\nout: runs/x\n")
+    with pytest.raises(UserError, match=r"generate\.part_size .*must be positive, got -5"):
+        stage_config("generate", str(own), {}, [])
