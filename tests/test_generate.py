@@ -14,10 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mals_gen.config import from_mapping
+from mals_gen.errors import UserError
 from mals_gen.generate.config import GenerateConfig
 from mals_gen.generate.stage import run_generate
 from mals_gen.manifest import load_manifest
 from mals_gen.plan import load_plan
+from mals_gen.prompts.composer import ComposerConfig
 from mals_gen.ranks import Ranks
 from mals_gen.tario import read_members
 
@@ -53,6 +56,27 @@ def test_dry_run_plans_one_and_a_half_million_without_work(tmp_path):
     assert summary["samples"] == 1_500_000 and summary["parts"] == 1500
     assert load_plan(run).n == 1_500_000
     assert sorted(p.name for p in run.iterdir()) == ["plan.json"]  # nothing generated
+
+
+def test_composer_priors_are_typed_and_checked_before_plan_json(tmp_path):
+    with pytest.raises(UserError, match=r"generate\.composer: unknown key 'p_mal'; known keys: .*p_male"):
+        GenerateConfig(n=4, backend="sketch", composer={"p_mal": 0.5}).resolved()
+    with pytest.raises(UserError, match="not a probability"):
+        from_mapping(GenerateConfig, {"composer": {"p_male": 1.5}}, "generate")
+    cfg = GenerateConfig(n=4, part_size=2, backend="sketch", composer={"p_male": 1.0}).resolved()
+    assert isinstance(cfg.composer, ComposerConfig) and cfg.composer.p_male == 1.0
+    run_generate(tmp_path / "men", cfg, progress=False, echo=None)
+    assert load_plan(tmp_path / "men").source == {"kind": "composer", "composer": {"p_male": 1.0}}
+    assert all(v[0] == 1 for v in load_manifest(tmp_path / "men").prompt_attrs)  # every sample is a man
+    # Default priors are recorded as {}: what plan.json held before the priors were typed, so those runs resume.
+    run_generate(tmp_path / "default", GenerateConfig(n=4, part_size=2, backend="sketch"), dry_run=True, echo=None)
+    assert load_plan(tmp_path / "default").source["composer"] == {}
+
+
+def test_yaml_key_and_flag_are_named_in_value_errors():
+    for field, flag in (("part_size", "--part-size"), ("batch_size", "--batch-size")):
+        with pytest.raises(UserError, match=rf"generate\.{field} \({flag}\) must be positive, got -5"):
+            GenerateConfig(backend="sketch", **{field: -5}).resolved()
 
 
 def test_plan_is_reproducible_and_keys_are_valid(tmp_path):

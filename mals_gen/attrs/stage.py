@@ -21,6 +21,7 @@ from ..manifest import read_joined_part
 from ..plan import load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
+from ..stages import BY_NAME
 from .miner import RULES_VERSION, mine_many
 
 STAGE = "attrs"
@@ -79,4 +80,4 @@ def run_attrs(run_dir: str | Path, cfg: AttrsConfig, *, ranks: Ranks = ONE_PROCE
     """Mine attributes for every captioned part of the run this rank owns (resumable); echo=None is silent."""
     plan = load_plan(run_dir)
     return run_stage(STAGE, run_dir, plan.parts, lambda ctx: _process_part(ctx, cfg), ranks=ranks,
-                     requires="caption", progress=progress, echo=echo)
+                     requires=BY_NAME[STAGE].requires, progress=progress, echo=echo)

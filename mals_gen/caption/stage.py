@@ -28,6 +28,7 @@ from ..manifest import read_joined_part
 from ..plan import RunPlan, load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
+from ..stages import BY_NAME
 from ..tario import PartTar
 from .captioners import CaptionItem, read_instructions
 from .presets import DEFAULT_MODELS, GENERATION_KEYS, check_settings, preset_settings
@@ -219,5 +220,5 @@ def run_caption(run_dir: str | Path, cfg: CaptionConfig, *, ranks: Ranks = ONE_P
     def process_part(ctx: StageContext) -> dict:
         return caption_part(ctx, lazy.get(), spec, cfg.batch_size)
 
-    return run_stage(STAGE, run_dir, plan.parts, process_part, ranks=ranks, requires="generate",
+    return run_stage(STAGE, run_dir, plan.parts, process_part, ranks=ranks, requires=BY_NAME[STAGE].requires,
                      progress=progress, echo=echo)

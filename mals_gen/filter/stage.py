@@ -46,6 +46,7 @@ from ..manifest import read_joined_part, read_part, write_part
 from ..plan import load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import PartSpec, StageContext, StageSummary, aggregate_stats, is_done, run_stage
+from ..stages import BY_NAME
 from ..tario import PartTars
 from . import checks as C
 from .dedup import PHashIndex, from_hex, phash, to_hex
@@ -334,7 +335,7 @@ def run_filter(run_dir: str | Path, cfg: FilterConfig | None = None, *, ranks: R
     parts = plan.parts
     models = _Models(cfg)
     run_stage(CHECKS_STAGE, run_dir, parts, lambda ctx: _check_part(ctx, cfg, models),
-              ranks=ranks, requires="attrs", progress=progress, echo=echo)
+              ranks=ranks, requires=BY_NAME["filter"].requires, progress=progress, echo=echo)
     ready = _ready_prefix(run_dir, parts, ranks, cfg.rank_wait_s)
     dedup = _Dedup(run_dir, cfg.thresholds.max_phash_distance)
     summary = run_stage("filter", run_dir, ready, dedup.process, ranks=ranks, requires=CHECKS_STAGE,
