@@ -14,10 +14,11 @@ import pandas as pd
 from PIL import Image
 
 from .contact_sheet import save_contact_sheet
-from .contract import LOWER_COLOURS, MALS_ATTRIBUTE_NAMES, STAGE_ORDER, UPPER_COLOURS
+from .contract import LOWER_COLOURS, MALS_ATTRIBUTE_NAMES, UPPER_COLOURS
 from .manifest import load_manifest
 from .plan import load_plan
 from .runner import DONE_SUFFIX
+from .stages import MANIFEST_STAGES
 from .tario import PartTars
 
 
@@ -25,7 +26,7 @@ def stage_counts(run_dir: Path) -> pd.DataFrame:
     """One row per part, one column per stage: samples done (NaN where the part is not done)."""
     plan = load_plan(run_dir)
     table = pd.DataFrame(index=pd.Index([p.index for p in plan.parts], name="part"))
-    for stage in STAGE_ORDER:
+    for stage in MANIFEST_STAGES:
         folder = run_dir / stage
         if not folder.is_dir():
             continue

@@ -5,17 +5,17 @@ schemas in `contract.py`). `load_manifest` joins the stages, so upstream columns
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .contract import STAGE_ORDER
 from .errors import UserError
 from .fsutil import atomic_path
 from .runner import DONE_SUFFIX, part_name
+from .stages import MANIFEST_STAGES
 
 
 def write_part(path: str | Path, rows: Sequence[dict] | dict, schema: pa.Schema) -> None:
@@ -39,6 +39,31 @@ def read_part(run_dir: str | Path, stage: str, index: int, columns: Iterable[str
                         f"{path.with_suffix('')}.done.json and rerun `mals {stage}` on {run_dir}") from None
 
 
+def read_joined_part(run_dir: str | Path, index: int, columns: Mapping[str, Sequence[str]]) -> list[dict]:
+    """Part `index` of several stages joined on `key`: one dict per row of the first stage, in its order.
+
+    `columns` maps stage -> the columns wanted from it (`key` is always read); a key missing from
+    a later stage gets None in that stage's columns. Column names must differ between stages.
+    """
+    (first, first_cols), *rest = columns.items()
+    rows = read_part(run_dir, first, index, ["key", *_without_key(first_cols)]).to_pylist()
+    seen = set(_without_key(first_cols))
+    for stage, wanted in rest:
+        cols = _without_key(wanted)
+        if seen & set(cols):
+            raise ValueError(f"read_joined_part: column(s) {sorted(seen & set(cols))} asked from two stages")
+        seen |= set(cols)
+        by_key = {r["key"]: r for r in read_part(run_dir, stage, index, ["key", *cols]).to_pylist()}
+        for row in rows:
+            found = by_key.get(row["key"]) or {}
+            row.update({c: found.get(c) for c in cols})
+    return rows
+
+
+def _without_key(columns: Sequence[str]) -> list[str]:
+    return [c for c in columns if c != "key"]
+
+
 def done_part_files(run_dir: str | Path, stage: str) -> list[Path]:
     """Parquet parts of `stage` whose done marker exists, in part order."""
     folder = Path(run_dir) / stage
@@ -55,7 +80,7 @@ def read_stage(run_dir: str | Path, stage: str, columns: Iterable[str] | None = 
 
 
 def available_stages(run_dir: str | Path) -> list[str]:
-    return [s for s in STAGE_ORDER if done_part_files(run_dir, s)]
+    return [s for s in MANIFEST_STAGES if done_part_files(run_dir, s)]
 
 
 def load_manifest(run_dir: str | Path, stages: Sequence[str] | None = None) -> pd.DataFrame:

@@ -7,35 +7,25 @@ built and validated before anything runs (a typo fails in a second, not after ho
 generation); the resolved config is written to RUN/pipeline.yaml; each stage resumes from its
 done markers, so rerunning the same command continues where it stopped.
 
-Stages are imported lazily by the entry-point names in BRIEF.md. With several ranks (accelerate
+Stages come from the registry (`mals_gen/stages.py`), in its order. With several ranks (accelerate
 launch, torchrun, Slurm) every rank runs the per-part stages on its own parts; rank 0 then waits
-for all parts of the last per-part stage and writes the shards and the report.
+for all parts of the last per-part stage and runs the whole-run stages (shard, report).
 """
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import deep_merge, dump_yaml, from_mapping, load_yaml, parse_overrides, to_dict
+from .config import deep_merge, dump_yaml, load_yaml, parse_overrides, to_dict
 from .errors import UserError
 from .fsutil import ensure_writable_dir, write_bytes_atomic
 from .manifest import done_part_files
 from .ranks import Ranks, resolve_ranks
+from .stages import PART_STAGES, RUN_STAGES, STAGE_NAMES, STAGES
 
-PART_STAGES = ("generate", "caption", "attrs", "filter")
-STAGES = (*PART_STAGES, "shard", "report")
-TOP_KEYS = ("out", "shard_out", *STAGES)
-# Stage name -> (module, Config class, entry point) as fixed in BRIEF.md.
-ENTRY_POINTS = {
-    "generate": ("mals_gen.generate.stage", "GenerateConfig", "run_generate"),
-    "caption": ("mals_gen.caption.stage", "CaptionConfig", "run_caption"),
-    "attrs": ("mals_gen.attrs.stage", "AttrsConfig", "run_attrs"),
-    "filter": ("mals_gen.filter.stage", "FilterConfig", "run_filter"),
-    "shard": ("mals_gen.shard.writer", "ShardConfig", "run_shard"),
-}
+TOP_KEYS = ("out", "shard_out", *STAGE_NAMES)
 
 
 def resolve(preset: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
@@ -46,7 +36,7 @@ def resolve(preset: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise UserError(f"{preset}: unknown key {unknown[0]!r}; known keys: {', '.join(TOP_KEYS)}")
     if not data.get("out"):
         raise UserError(f"{preset}: set `out:` to the run folder (or pass --set out=runs/NAME)")
-    for name in STAGES:
+    for name in STAGE_NAMES:
         section = data.get(name)
         if section is not None and not isinstance(section, dict):
             raise UserError(f"{preset}: `{name}:` must be a mapping of settings, got {section!r}")
@@ -60,36 +50,25 @@ def _enabled(data: dict, name: str) -> bool:
     return value
 
 
-def _load(name: str, what: int):
-    module_name, *names = ENTRY_POINTS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise UserError(f"stage {name!r} is not available ({err}); disable it with "
-                        f"--set {name}.enabled=false") from None
-    return getattr(module, names[what])
+def is_pipeline_mapping(data: dict) -> bool:
+    """Whether a mapping is laid out as a pipeline YAML (`out:`, `shard_out:`, one mapping per stage)."""
+    return any(key in data for key in TOP_KEYS)
+
+
+def stage_section(data: dict, name: str) -> dict:
+    """A stage's settings in a pipeline mapping, without the pipeline's own `enabled` switch."""
+    return {k: v for k, v in (data.get(name) or {}).items() if k != "enabled"}
 
 
 def build_configs(data: dict) -> dict[str, Any]:
-    """Stage name -> its Config for every enabled stage (report has none: {})."""
-    configs: dict[str, Any] = {}
-    for name in STAGES:
-        if not _enabled(data, name):
-            continue
-        section = {k: v for k, v in (data.get(name) or {}).items() if k != "enabled"}
-        if name == "report":
-            if section:
-                raise UserError(f"report: takes only `enabled`, got {sorted(section)}")
-            configs[name] = {}
-            continue
-        cfg = from_mapping(_load(name, 0), section, name)
-        configs[name] = cfg.resolved() if name == "generate" else cfg
-    return configs
+    """Stage name -> its resolved Config for every enabled stage, before anything is written."""
+    return {stage.name: stage.build_config(stage_section(data, stage.name), stage.name)
+            for stage in STAGES if _enabled(data, stage.name)}
 
 
 def resolved_document(data: dict, configs: dict[str, Any], run_dir: Path, shard_dir: Path) -> dict:
     doc: dict[str, Any] = {"out": str(run_dir), "shard_out": str(shard_dir)}
-    for name in STAGES:
+    for name in STAGE_NAMES:
         doc[name] = {"enabled": name in configs, **(to_dict(configs[name]) if name in configs else {})}
     return doc
 
@@ -108,13 +87,6 @@ def wait_for_parts(run_dir: Path, stage: str, n_parts: int, timeout_s: float = 7
         time.sleep(poll_s)
 
 
-def _run_part_stage(name: str, cfg, run_dir: Path, ranks: Ranks, progress: bool, echo):
-    entry = _load(name, 1)
-    if name == "generate":
-        return entry(cfg, run_dir, ranks=ranks, progress=progress, echo=echo)
-    return entry(run_dir, cfg, ranks=ranks, progress=progress)
-
-
 def run_pipeline(preset: str | Path, overrides: list[str] | tuple[str, ...] = (), *, progress: bool = True,
                  echo: Callable[[str], None] | None = print, ranks: Ranks | None = None) -> dict:
     """Run every enabled stage of the preset in order; returns {stage: summary or report path}."""
@@ -129,25 +101,19 @@ def run_pipeline(preset: str | Path, overrides: list[str] | tuple[str, ...] = ()
     if ranks.rank == 0:
         write_bytes_atomic(run_dir / "pipeline.yaml", dump_yaml(document).encode())
     results: dict[str, Any] = {}
-    for name in PART_STAGES:
-        if name in configs:
-            results[name] = _run_part_stage(name, configs[name], run_dir, ranks, progress, echo)
-    if ranks.rank != 0:
+    for stage in PART_STAGES:
+        if stage.name in configs:
+            results[stage.name] = stage.call(run_dir, configs[stage.name], ranks=ranks, progress=progress, echo=echo)
+    wanted = [stage for stage in RUN_STAGES if stage.name in configs]
+    if ranks.rank != 0 or not wanted:
         return results
-    if ranks.world_size > 1 and ("shard" in configs or "report" in configs):
+    done = [stage.name for stage in PART_STAGES if stage.name in configs]
+    if ranks.world_size > 1 and done:
         from .plan import load_plan
 
-        last = [n for n in PART_STAGES if n in configs][-1]
-        wait_for_parts(run_dir, last, len(load_plan(run_dir).parts), echo=echo)
-    if "shard" in configs:
-        results["shard"] = _load("shard", 1)(run_dir, shard_dir, configs["shard"], progress=progress, echo=echo,
-                                             command=command_line(), config=document)
-    if "report" in configs:
-        try:
-            from .report import build_report
-        except ImportError as err:
-            raise UserError(f"the report is not available ({err}); disable it with --set report.enabled=false") from None
-        results["report"] = build_report(run_dir)
-        if echo:
-            echo(f"report: {results['report']}")
+        wait_for_parts(run_dir, done[-1], len(load_plan(run_dir).parts), echo=echo)
+    inputs = {"out_dir": shard_dir, "command": command_line(), "config": document}
+    for stage in wanted:
+        results[stage.name] = stage.call(run_dir, configs[stage.name], ranks=ranks, progress=progress,
+                                         echo=echo, **inputs)
     return results

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from .contact_sheet import save_contact_sheet
 from .contract import LABEL_UNKNOWN, MALS_ATTRIBUTE_NAMES, MALS_LABEL_WORDS, STAGE_ORDER
+from .errors import UserError
 from .fsutil import write_bytes_atomic
 from .manifest import available_stages, load_manifest
 from .plan import load_plan
@@ -208,8 +211,22 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;t
 """
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write RUN/report/report.html and its PNGs from whichever stages are finished; returns the HTML path."""
+@dataclass(frozen=True)
+class ReportConfig:
+    """The report has no settings yet; the pipeline's `report:` mapping takes only `enabled`."""
+
+    @classmethod
+    def from_mapping(cls, data: Mapping | None, where: str = "report") -> ReportConfig:
+        if data:
+            raise UserError(f"{where}: takes no settings (only `enabled` in a pipeline), got {sorted(data)}")
+        return cls()
+
+
+def build_report(run_dir: str | Path, cfg: ReportConfig | None = None, *, progress: bool = True,
+                 echo: Callable[[str], None] | None = None) -> Path:
+    """Write RUN/report/report.html and its PNGs from whichever stages are finished; returns the HTML path.
+
+    The whole-run stage signature of the registry; `progress` is accepted for it (no bar here)."""
     run = Path(run_dir)
     plan = load_plan(run)
     out = run / "report"
@@ -236,4 +253,6 @@ def build_report(run_dir: str | Path) -> Path:
                 add("Samples", _sheet(run, frame.head(SHEET_SIZE), out / "samples.png", "generated samples"))
     path = out / "report.html"
     write_bytes_atomic(path, _html(run, _stage_stats(run), figures, plan.n).encode())
+    if echo is not None:
+        echo(f"report: {path}")
     return path

@@ -28,7 +28,7 @@ def bench_sketch(n: int, workdir: Path) -> dict:
         render_person(np.full(27, -1, np.int8), np.random.default_rng(i), 256, 128)
     floor = time.perf_counter() - started
     started = time.perf_counter()
-    run_generate(GenerateConfig(n=n, part_size=200, backend="sketch"), workdir / "sketch", progress=False, echo=None)
+    run_generate(workdir / "sketch", GenerateConfig(n=n, part_size=200, backend="sketch"), progress=False, echo=None)
     ours = time.perf_counter() - started
     return {"row": "sketch", "ours_samples_per_s": n / ours, "floor_samples_per_s": n / floor, "ratio": floor / ours}
 
@@ -73,7 +73,7 @@ def bench_tiny_diffusion(n: int, workdir: Path) -> dict:
     bare_loop(n)
     bare = time.perf_counter() - started
     started = time.perf_counter()
-    run_generate(cfg, workdir / "diffusion", progress=False, echo=None, backend=backend)
+    run_generate(workdir / "diffusion", cfg, progress=False, echo=None, backend=backend)
     ours = time.perf_counter() - started
     return {"row": "tiny diffusion", "ours_samples_per_s": n / ours, "floor_samples_per_s": n / bare,
             "ratio": bare / ours, "outside_model_share": 1 - backend.model_seconds / ours}

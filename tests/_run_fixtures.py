@@ -14,9 +14,10 @@ from mals_gen.contract import NUM_MALS_ATTRIBUTES, STAGE_SCHEMAS
 from mals_gen.manifest import write_part
 from mals_gen.plan import RunPlan, write_or_check_plan
 from mals_gen.runner import run_stage
+from mals_gen.stages import MANIFEST_STAGES
 from mals_gen.tario import add_member
 
-STAGES = ("plan", "generate", "caption", "attrs", "filter")
+STAGES = MANIFEST_STAGES  # every manifest a run can hold, in pipeline order
 UNKNOWN_ATTRS = [-1] * NUM_MALS_ATTRIBUTES
 
 

@@ -224,6 +224,25 @@ def test_stage_writes_attrs_with_agreement(tmp_path):
     assert run_attrs(run, AttrsConfig(), progress=False).parts_skipped == 3
 
 
+def test_stage_echo_none_is_silent_and_echo_gets_the_summary(tmp_path, capsys):
+    run = tmp_path / "run"
+    _fixture_run(run)
+    run_attrs(run, AttrsConfig(), progress=False, echo=None)
+    assert capsys.readouterr().out == ""
+    lines: list[str] = []
+    run_attrs(run, AttrsConfig(), progress=False, echo=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("attrs: 0 part(s) done now, 3 already done")
+    assert capsys.readouterr().out == ""
+
+
+def test_agreement_off_reads_no_plan_attrs(tmp_path):
+    run = tmp_path / "run"
+    _fixture_run(run)
+    run_attrs(run, AttrsConfig(agreement=False), progress=False, echo=None)
+    frame = pd.concat([t.to_pandas() for t in _read_parts(run)])
+    assert len(frame) == len(CAPTIONS) and frame["attr_agreement"].isna().all()
+
+
 def test_agreement_function():
     a = np.array([[0, 1, -1], [-1, -1, -1]], dtype=np.int8)
     b = np.array([[0, 0, 1], [0, 1, 1]], dtype=np.int8)

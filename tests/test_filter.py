@@ -20,6 +20,7 @@ from mals_gen.filter import stage as filter_stage
 from mals_gen.filter.dedup import PHashIndex, hamming, phash
 from mals_gen.filter.detectors import HogDetector, person_box
 from mals_gen.filter.stage import FilterConfig, run_filter
+from mals_gen.manifest import read_joined_part
 from mals_gen.ranks import Ranks
 
 from ._run_fixtures import write_run
@@ -294,3 +295,22 @@ def test_missing_clip_weights_is_one_line_naming_the_flag(tmp_path):
     with pytest.raises(UserError, match="--clip-model none") as err:
         run_filter(run, FilterConfig(), progress=False, echo=None)   # default ViT-B-32 'openai': no hub here
     assert "\n" not in str(err.value)
+
+
+def test_read_joined_part_keeps_plan_order_and_fills_missing_keys_with_none(tmp_path):
+    samples = [{"image": None if i == 1 else b"jpeg", "caption": f"caption {i}"} for i in range(6)]
+    write_run(tmp_path, samples, part_size=3, stages=("plan", "generate", "caption"))
+    # Drop the middle sample from part 1's captions: it must still appear, with caption None.
+    path = tmp_path / "caption" / "part-00001.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.take([2, 0]), path)
+    rows = read_joined_part(tmp_path, 1, {"plan": ["index"], "generate": ["status"], "caption": ["caption"]})
+    assert [r["index"] for r in rows] == [3, 4, 5]
+    assert [r["caption"] for r in rows] == ["caption 3", None, "caption 5"]
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    assert read_joined_part(tmp_path, 0, {"plan": [], "generate": ["status"]})[1] == {
+        "key": "t_000000001", "status": "failed"}
+    with pytest.raises(ValueError, match="two stages"):
+        read_joined_part(tmp_path, 0, {"plan": ["prompt"], "caption": ["key", "prompt"]})
+    with pytest.raises(UserError, match="run `mals attrs`"):
+        read_joined_part(tmp_path, 0, {"plan": ["index"], "attrs": ["attrs"]})

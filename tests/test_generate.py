@@ -14,10 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mals_gen.config import from_mapping
+from mals_gen.errors import UserError
 from mals_gen.generate.config import GenerateConfig
 from mals_gen.generate.stage import run_generate
 from mals_gen.manifest import load_manifest
 from mals_gen.plan import load_plan
+from mals_gen.prompts.composer import ComposerConfig
 from mals_gen.ranks import Ranks
 from mals_gen.tario import read_members
 
@@ -48,17 +51,38 @@ def test_sketch_run_writes_every_sample_with_its_manifest(tmp_path):
 def test_dry_run_plans_one_and_a_half_million_without_work(tmp_path):
     run = tmp_path / "big"
     started = time.perf_counter()
-    summary = run_generate(GenerateConfig(n=1_500_000), run, dry_run=True, echo=None)
+    summary = run_generate(run, GenerateConfig(n=1_500_000), dry_run=True, echo=None)
     assert time.perf_counter() - started < 5
     assert summary["samples"] == 1_500_000 and summary["parts"] == 1500
     assert load_plan(run).n == 1_500_000
     assert sorted(p.name for p in run.iterdir()) == ["plan.json"]  # nothing generated
 
 
+def test_composer_priors_are_typed_and_checked_before_plan_json(tmp_path):
+    with pytest.raises(UserError, match=r"generate\.composer: unknown key 'p_mal'; known keys: .*p_male"):
+        GenerateConfig(n=4, backend="sketch", composer={"p_mal": 0.5}).resolved()
+    with pytest.raises(UserError, match="not a probability"):
+        from_mapping(GenerateConfig, {"composer": {"p_male": 1.5}}, "generate")
+    cfg = GenerateConfig(n=4, part_size=2, backend="sketch", composer={"p_male": 1.0}).resolved()
+    assert isinstance(cfg.composer, ComposerConfig) and cfg.composer.p_male == 1.0
+    run_generate(tmp_path / "men", cfg, progress=False, echo=None)
+    assert load_plan(tmp_path / "men").source == {"kind": "composer", "composer": {"p_male": 1.0}}
+    assert all(v[0] == 1 for v in load_manifest(tmp_path / "men").prompt_attrs)  # every sample is a man
+    # Default priors are recorded as {}: what plan.json held before the priors were typed, so those runs resume.
+    run_generate(tmp_path / "default", GenerateConfig(n=4, part_size=2, backend="sketch"), dry_run=True, echo=None)
+    assert load_plan(tmp_path / "default").source["composer"] == {}
+
+
+def test_yaml_key_and_flag_are_named_in_value_errors():
+    for field, flag in (("part_size", "--part-size"), ("batch_size", "--batch-size")):
+        with pytest.raises(UserError, match=rf"generate\.{field} \({flag}\) must be positive, got -5"):
+            GenerateConfig(backend="sketch", **{field: -5}).resolved()
+
+
 def test_plan_is_reproducible_and_keys_are_valid(tmp_path):
     cfg = GenerateConfig(n=30, part_size=10, backend="sketch")
-    run_generate(cfg, tmp_path / "a", progress=False, echo=None)
-    run_generate(cfg, tmp_path / "b", progress=False, echo=None)
+    run_generate(tmp_path / "a", cfg, progress=False, echo=None)
+    run_generate(tmp_path / "b", cfg, progress=False, echo=None)
     a, b = load_manifest(tmp_path / "a"), load_manifest(tmp_path / "b")
     pd.testing.assert_frame_equal(a[["key", "prompt", "seed"]], b[["key", "prompt", "seed"]])
     assert (tmp_path / "a/generate/part-00001.tar").read_bytes() == (tmp_path / "b/generate/part-00001.tar").read_bytes()
@@ -78,8 +102,8 @@ def tiny_sd(tmp_path_factory):
 
 
 def test_diffusers_backend_end_to_end_same_seed_same_image(tmp_path, tiny_sd):
-    run_generate(_tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=3), tmp_path / "a", progress=False, echo=None)
-    run_generate(_tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=2), tmp_path / "b", progress=False, echo=None)
+    run_generate(tmp_path / "a", _tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=3), progress=False, echo=None)
+    run_generate(tmp_path / "b", _tiny_diffusion_cfg(tiny_sd, n=6, part_size=3, batch_size=2), progress=False, echo=None)
     a = load_manifest(tmp_path / "a")
     assert (a.status == "ok").all() and (a.model == str(tiny_sd)).all() and (a.width == 32).all()
     for part in ("part-00000", "part-00001"):
@@ -179,7 +203,7 @@ def test_empty_prompt_file_and_unwritable_folder(tmp_path):
 def test_prompt_file_drives_the_plan(tmp_path):
     prompts = tmp_path / "p.txt"
     prompts.write_text("a man in a red shirt and black pants\na woman in a blue dress with a handbag\n")
-    run_generate(GenerateConfig(n=5, part_size=5, backend="sketch", prompts=str(prompts)), tmp_path / "r",
+    run_generate(tmp_path / "r", GenerateConfig(n=5, part_size=5, backend="sketch", prompts=str(prompts)),
                  progress=False, echo=None)
     manifest = load_manifest(tmp_path / "r")
     assert list(manifest.prompt[:3]) == ["a man in a red shirt and black pants",

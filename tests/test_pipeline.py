@@ -91,3 +91,13 @@ def test_quickstart_end_to_end_tiny(tmp_path):
     sizes = json.loads((shards / "sizes.json").read_text())
     urls = [str(shards / n) for n in sorted(sizes)]
     assert sum(1 for _ in wds.WebDataset(urls, shardshuffle=False)) == sum(sizes.values()) > 0
+
+
+def test_stage_settings_are_checked_before_the_run_folder_is_made(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(UserError, match=r"generate.composer: unknown key 'p_mal'; known keys: .*p_male"):
+        run_pipeline(REPO / "pipelines/quickstart.yaml", [f"out={run}", "generate.composer.p_mal=0.5"],
+                     progress=False, echo=None)
+    with pytest.raises(UserError, match=r"report: takes no settings \(only `enabled` in a pipeline\), got \['pages'\]"):
+        run_pipeline(REPO / "pipelines/quickstart.yaml", [f"out={run}", "report.pages=3"], progress=False, echo=None)
+    assert not run.exists()

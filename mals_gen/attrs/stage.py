@@ -1,13 +1,14 @@
 """The in-run `attrs` stage: mine the 27 attributes from each part's captions.
 
-Reads RUN/caption/part-NNNNN.parquet (`key`, `caption`) and, where present, the plan part's
-`prompt_attrs` (the attributes the prompt asked for), and writes RUN/attrs/part-NNNNN.parquet
-with `contract.ATTRS_SCHEMA`: `attrs` (27 int8), `attr_source` ("rules-v1:caption") and
+Reads each part's plan rows joined with RUN/caption/part-NNNNN.parquet (`caption`; a planned
+sample without a caption row counts as an empty caption) and the plan's `prompt_attrs` (the
+attributes the prompt asked for), and writes RUN/attrs/part-NNNNN.parquet, in plan order, with `contract.ATTRS_SCHEMA`: `attrs` (27 int8), `attr_source` ("rules-v1:caption") and
 `attr_agreement` = the fraction of slots decided by both the caption and the prompt on which
 they agree (NaN when no slot is decided by both). Parts, resume and ranks come from the runner.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..contract import ATTRS_SCHEMA, NUM_MALS_ATTRIBUTES
-from ..manifest import read_part
+from ..manifest import read_joined_part
 from ..plan import load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
+from ..stages import BY_NAME
 from .miner import RULES_VERSION, mine_many
 
 STAGE = "attrs"
@@ -41,26 +43,23 @@ def agreement(mined: np.ndarray, intended: np.ndarray) -> np.ndarray:
         return np.where(n_both > 0, n_agree / np.maximum(n_both, 1), np.nan).astype(np.float32)
 
 
-def _intended(ctx: StageContext, keys: list[str]) -> np.ndarray | None:
-    """The plan part's prompt_attrs aligned to `keys`, or None when the plan has none."""
-    if not ctx.upstream("plan", ".parquet").exists():
-        return None
-    table = read_part(ctx.run_dir, "plan", ctx.part.index)
-    if "prompt_attrs" not in table.column_names:
-        return None
-    by_key = dict(zip(table.column("key").to_pylist(), table.column("prompt_attrs").to_pylist()))
-    rows = [by_key.get(k) or [-1] * NUM_MALS_ATTRIBUTES for k in keys]
-    return np.asarray(rows, dtype=np.int8).reshape(len(keys), NUM_MALS_ATTRIBUTES)
+def _part_rows(ctx: StageContext, cfg: AttrsConfig) -> list[dict]:
+    """The part's captions in plan order, with the plan's prompt_attrs when agreement is wanted."""
+    columns = {"plan": ["prompt_attrs"] if cfg.agreement else [], "caption": ["caption"]}
+    return read_joined_part(ctx.run_dir, ctx.part.index, columns)
 
 
 def _process_part(ctx: StageContext, cfg: AttrsConfig) -> dict:
-    table = read_part(ctx.run_dir, "caption", ctx.part.index, ["key", "caption"])
-    keys = table.column("key").to_pylist()
-    captions = [c or "" for c in table.column("caption").to_pylist()]
+    rows = _part_rows(ctx, cfg)
+    keys = [r["key"] for r in rows]
+    captions = [r["caption"] or "" for r in rows]
     labels = mine_many(captions)                           # (N, 27) int8
-    intended = _intended(ctx, keys) if cfg.agreement else None
-    agree = (agreement(labels, intended) if intended is not None
-             else np.full(len(keys), np.nan, dtype=np.float32))
+    if cfg.agreement:
+        unknown = [-1] * NUM_MALS_ATTRIBUTES
+        intended = np.asarray([r["prompt_attrs"] or unknown for r in rows], np.int8).reshape(-1, NUM_MALS_ATTRIBUTES)
+        agree = agreement(labels, intended)
+    else:
+        agree = np.full(len(keys), np.nan, dtype=np.float32)
     out = pa.Table.from_arrays([
         pa.array(keys, pa.string()),
         pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1), pa.int8()), NUM_MALS_ATTRIBUTES),
@@ -76,12 +75,9 @@ def _process_part(ctx: StageContext, cfg: AttrsConfig) -> dict:
             "agreement_rows": int(finite.size), "agreement_sum": round(float(finite.sum()), 4)}
 
 
-_DEFAULT_CFG = AttrsConfig()
-
-
-def run_attrs(run_dir: str | Path, cfg: AttrsConfig = _DEFAULT_CFG, ranks: Ranks = ONE_PROCESS,
-              progress: bool = True) -> StageSummary:
-    """Mine attributes for every captioned part of the run this rank owns (resumable)."""
+def run_attrs(run_dir: str | Path, cfg: AttrsConfig, *, ranks: Ranks = ONE_PROCESS, progress: bool = True,
+              echo: Callable[[str], None] | None = print) -> StageSummary:
+    """Mine attributes for every captioned part of the run this rank owns (resumable); echo=None is silent."""
     plan = load_plan(run_dir)
     return run_stage(STAGE, run_dir, plan.parts, lambda ctx: _process_part(ctx, cfg), ranks=ranks,
-                     requires="caption", progress=progress, echo=print)
+                     requires=BY_NAME[STAGE].requires, progress=progress, echo=echo)

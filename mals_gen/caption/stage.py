@@ -24,10 +24,11 @@ import pyarrow.parquet as pq
 
 from ..contract import CAPTION_SCHEMA
 from ..errors import UserError
-from ..manifest import read_part
+from ..manifest import read_joined_part
 from ..plan import RunPlan, load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
+from ..stages import BY_NAME
 from ..tario import PartTar
 from .captioners import CaptionItem, read_instructions
 from .presets import DEFAULT_MODELS, GENERATION_KEYS, check_settings, preset_settings
@@ -117,10 +118,6 @@ def build_captioner(spec: CaptionSpec, cfg: CaptionConfig):
 # ---------------------------------------------------------------------------------------------
 # One part.
 
-def _read_upstream(ctx: StageContext, stage: str, columns: list[str]) -> list[dict]:
-    return read_part(ctx.run_dir, stage, ctx.part.index, columns).to_pylist()
-
-
 @contextmanager
 def _open_tar(run_dir: Path, image_path: str | None):
     """The part tar holding the images (None for captioners that never look at them)."""
@@ -153,10 +150,10 @@ class _PartCaptions:
         self.results: dict[str, tuple[str, str]] = {}  # key -> (caption, settings JSON)
         self.dropped = {"no_image": 0, "bad_image": 0, "empty_caption": 0}
 
-    def add_batch(self, rows: list[dict], gen_rows: dict, tar: PartTar | None) -> None:
+    def add_batch(self, rows: list[dict], tar: PartTar | None) -> None:
         batch = []
         for row in rows:
-            image = _read_image(tar, gen_rows[row["key"]]["image_member"]) if tar is not None else None
+            image = _read_image(tar, row["image_member"]) if tar is not None else None
             if tar is not None and image is None:
                 self.dropped["bad_image"] += 1
                 continue
@@ -178,22 +175,20 @@ class _PartCaptions:
 
 def caption_part(ctx: StageContext, captioner, spec: CaptionSpec, batch_size: int) -> dict:
     """Caption one part in batches, tar by tar; returns its stats."""
-    plan_rows = _read_upstream(ctx, "plan", ["key", "prompt", "seed"])
-    gen_rows = {r["key"]: r for r in _read_upstream(
-        ctx, "generate", ["key", "image_path", "image_member", "status"])}
+    plan_rows = read_joined_part(ctx.run_dir, ctx.part.index, {
+        "plan": ["prompt", "seed"], "generate": ["image_path", "image_member", "status"]})
     found = _PartCaptions(captioner, spec)
     by_tar: dict[str | None, list[dict]] = {}
     for row in plan_rows:
-        gen = gen_rows.get(row["key"])
-        if gen is None or gen["status"] != "ok":
+        if row["status"] != "ok":  # failed, or missing from the generate part (None)
             found.dropped["no_image"] += 1
             continue
-        by_tar.setdefault(gen["image_path"] if captioner.needs_images else None, []).append(row)
+        by_tar.setdefault(row["image_path"] if captioner.needs_images else None, []).append(row)
     ctx.advance(found.dropped["no_image"])
     for image_path, rows in by_tar.items():
         with _open_tar(ctx.run_dir, image_path) as tar:
             for start in range(0, len(rows), batch_size):
-                found.add_batch(rows[start:start + batch_size], gen_rows, tar)
+                found.add_batch(rows[start:start + batch_size], tar)
                 ctx.advance(len(rows[start:start + batch_size]))
     out = found.rows(plan_rows)
     with ctx.output(".parquet") as tmp:
@@ -214,8 +209,8 @@ class _LazyCaptioner:
         return self.captioner
 
 
-def run_caption(run_dir: str | Path, cfg: CaptionConfig = CaptionConfig(), ranks: Ranks = ONE_PROCESS,
-                progress: bool = True, echo: Callable[[str], None] | None = print) -> StageSummary:
+def run_caption(run_dir: str | Path, cfg: CaptionConfig, *, ranks: Ranks = ONE_PROCESS, progress: bool = True,
+                echo: Callable[[str], None] | None = print) -> StageSummary:
     """Caption every generated part this rank owns that is not captioned yet."""
     run_dir = Path(run_dir)
     plan = load_plan(run_dir)
@@ -225,5 +220,5 @@ def run_caption(run_dir: str | Path, cfg: CaptionConfig = CaptionConfig(), ranks
     def process_part(ctx: StageContext) -> dict:
         return caption_part(ctx, lazy.get(), spec, cfg.batch_size)
 
-    return run_stage(STAGE, run_dir, plan.parts, process_part, ranks=ranks, requires="generate",
+    return run_stage(STAGE, run_dir, plan.parts, process_part, ranks=ranks, requires=BY_NAME[STAGE].requires,
                      progress=progress, echo=echo)

@@ -10,17 +10,14 @@ from typing import Annotated
 
 import typer
 
-from ..config import from_mapping, parse_overrides
 from ..errors import UserError
+from . import _options as opt
 
 RunArg = Annotated[Path | None, typer.Argument(help="run folder with finished caption parts")]
 InOpt = Annotated[Path | None, typer.Option("--in", help="table of captions: .jsonl, .parquet or .csv")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="labelled table to write (.jsonl/.parquet/.csv)")]
 ColumnOpt = Annotated[str | None, typer.Option("--column", help="text column (default: caption, else text)")]
-RankOpt = Annotated[int | None, typer.Option("--rank", help="this process's rank (default: env or 0)")]
-WorldOpt = Annotated[int | None, typer.Option("--world-size", help="number of processes (default: env or 1)")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="AttrsConfig key=value, e.g. agreement=false")]
-QuietOpt = Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")]
+PartialOpt = Annotated[bool, typer.Option("--partial", help="exit 0 even when parts still wait for captions")]
 
 
 def _label_table(in_path: Path | None, out_path: Path | None, column: str | None, progress: bool) -> None:
@@ -36,8 +33,9 @@ def _label_table(in_path: Path | None, out_path: Path | None, column: str | None
 def register(app: typer.Typer) -> None:
     @app.command("attrs")
     def attrs(run: RunArg = None, in_path: InOpt = None, out_path: OutOpt = None, column: ColumnOpt = None,
-              rank: RankOpt = None, world_size: WorldOpt = None, overrides: SetOpt = None,
-              no_progress: QuietOpt = False) -> None:
+              config_file: str | None = opt.CONFIG_FILE, overrides: list[str] | None = opt.SET,
+              rank: int | None = opt.RANK, world_size: int | None = opt.WORLD_SIZE,
+              partial: PartialOpt = False, no_progress: bool = opt.NO_PROGRESS) -> None:
         """Mine gender, age, hair, hat, bags, sleeves, lower length/type and colours from captions."""
         if in_path is not None or out_path is not None:
             if run is not None:
@@ -46,8 +44,12 @@ def register(app: typer.Typer) -> None:
             return
         if run is None:
             raise UserError("give a RUN folder (mals attrs RUN) or a table (mals attrs --in FILE --out FILE)")
-        from ..attrs.stage import AttrsConfig, run_attrs
+        from ..attrs.stage import run_attrs
         from ..ranks import resolve_ranks
 
-        cfg = from_mapping(AttrsConfig, parse_overrides(overrides or []), "attrs")
-        run_attrs(run, cfg, ranks=resolve_ranks(rank, world_size), progress=not no_progress)
+        cfg = opt.stage_config("attrs", config_file, {}, overrides)
+        summary = run_attrs(run, cfg, ranks=resolve_ranks(rank, world_size), progress=not no_progress,
+                            echo=typer.echo)
+        if summary.parts_waiting and not partial:
+            raise UserError(f"{run}: {len(summary.parts_waiting)} part(s) still wait for captions; run "
+                            f"`mals caption {run}` and rerun, or pass --partial to accept a partial result")

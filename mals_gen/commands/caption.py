@@ -26,17 +26,6 @@ DEVICE = typer.Option(None, "--device", help="auto | cpu | cuda.")
 DTYPE = typer.Option(None, "--dtype", help="auto | float32 | float16 | bfloat16.")
 
 
-def build_config(config_file: str | None, flags: dict, overrides: list[str] | None):
-    """defaults < YAML (its `caption:` mapping, or the whole file) < flags < `--set key=value`."""
-    from ..caption.stage import CaptionConfig
-    from ..config import from_mapping
-
-    settings = opt.stage_settings(config_file, flags, overrides)
-    if isinstance(settings.get("caption"), dict):  # a pipeline YAML, or --set caption.key=value
-        settings = {**{k: v for k, v in settings.items() if k != "caption"}, **settings["caption"]}
-    return from_mapping(CaptionConfig, settings, "caption config")
-
-
 def register(app: typer.Typer) -> None:
     @app.command("caption")
     def caption(
@@ -61,6 +50,6 @@ def register(app: typer.Typer) -> None:
         flags = {"captioner": captioner, "model": model, "preset": preset, "batch_size": batch_size,
                  "device": device, "dtype": dtype,
                  "instructions_file": str(instructions) if instructions is not None else None}
-        cfg = build_config(config_file, flags, overrides)
+        cfg = opt.stage_config("caption", config_file, flags, overrides)
         run_caption(run, cfg, ranks=resolve_ranks(rank, world_size), progress=not no_progress,
                     echo=typer.echo)

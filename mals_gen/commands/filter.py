@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from ._options import CONFIG_FILE, NO_PROGRESS, RANK, SET, WORLD_SIZE, stage_settings
+from ._options import CONFIG_FILE, NO_PROGRESS, RANK, SET, WORLD_SIZE, stage_config
 
 
 def filter_run(
@@ -27,19 +27,13 @@ def filter_run(
 
     Thresholds: --set min_blur=20 (see `FilterConfig` / `Thresholds` in mals_gen/filter/stage.py).
     """
-    from ..config import deep_merge, load_yaml
-    from ..filter.stage import FilterConfig, run_filter
+    from ..filter.stage import run_filter
     from ..ranks import resolve_ranks
 
     flags = {"detector": detector, "clip_model": clip_model, "clip_pretrained": clip_pretrained,
              "device": device, "batch_size": batch_size}
-    settings = stage_settings(None, flags, overrides)
-    if config_file:
-        data = load_yaml(config_file)
-        # A pipeline YAML holds one mapping per stage; a stage YAML is the mapping itself.
-        settings = deep_merge(data.get("filter", data) or {}, settings)
-    cfg = FilterConfig.from_mapping(settings, "filter")
-    run_filter(run, cfg, ranks=resolve_ranks(rank, world_size), progress=not no_progress)
+    cfg = stage_config("filter", config_file, flags, overrides)
+    run_filter(run, cfg, ranks=resolve_ranks(rank, world_size), progress=not no_progress, echo=typer.echo)
 
 
 def register(app: typer.Typer) -> None:

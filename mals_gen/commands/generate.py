@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from ._options import CONFIG_FILE, NO_PROGRESS, RANK, SET, WORLD_SIZE, stage_settings
+from ._options import CONFIG_FILE, NO_PROGRESS, RANK, SET, WORLD_SIZE, stage_config
 
 
 def generate(
@@ -35,8 +35,6 @@ def generate(
     no_progress: bool = NO_PROGRESS,
 ) -> None:
     """Plan N samples (prompt, seed, intended attributes) and draw one image per sample."""
-    from ..config import from_mapping
-    from ..generate.config import GenerateConfig
     from ..generate.stage import run_generate
     from ..ranks import resolve_ranks
 
@@ -45,8 +43,9 @@ def generate(
              "negative_prompt": negative_prompt, "height": height, "width": width, "dtype": dtype,
              "device": device, "compile": compile, "jpeg_quality": jpeg_quality, "seed": seed,
              "part_size": part_size}
-    cfg = from_mapping(GenerateConfig, stage_settings(config_file, flags, overrides), "generate")
-    run_generate(cfg, out, ranks=resolve_ranks(rank, world_size), dry_run=dry_run, progress=not no_progress)
+    cfg = stage_config("generate", config_file, flags, overrides)
+    run_generate(out, cfg, ranks=resolve_ranks(rank, world_size), progress=not no_progress, echo=typer.echo,
+                 dry_run=dry_run)
 
 
 def register(app: typer.Typer) -> None:

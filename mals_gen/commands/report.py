@@ -8,8 +8,7 @@ def report(run: str = typer.Argument(..., help="Run folder.")) -> None:
     """Attribute prevalence, reject reasons, score histograms and contact sheets as one HTML page."""
     from ..report import build_report
 
-    path = build_report(run)
-    typer.echo(f"report: {path}")
+    build_report(run, echo=typer.echo)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from . import _options as opt
+
 
 def shard(
     run: Annotated[Path, typer.Argument(help="run folder written by `mals generate` (and later stages)")],
@@ -17,26 +19,20 @@ def shard(
     jpeg_quality: Annotated[int | None, typer.Option(help="JPEG quality when re-encoding (default 95)")] = None,
     split: Annotated[str | None, typer.Option(help="fractions, e.g. train=0.9,val=0.05,test=0.05")] = None,
     workers: Annotated[int | None, typer.Option(help="writer processes (0 = one per core)")] = None,
+    config_file: str | None = opt.CONFIG_FILE,
     set_: Annotated[list[str] | None, typer.Option("--set", help="any ShardConfig field: --set upscale=true")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")] = False,
+    no_progress: bool = opt.NO_PROGRESS,
 ) -> None:
     """Write the kept samples as {000000..N}.tar + sizes.json + manifest.parquet + checksums + README."""
-    from ..config import deep_merge, from_mapping, parse_overrides
     from ..shard.card import command_line
     from ..shard.split import parse_fractions
-    from ..shard.writer import ShardConfig, run_shard
+    from ..shard.writer import run_shard
 
     flags = {"samples_per_shard": samples_per_shard, "height": height, "jpeg_quality": jpeg_quality,
-             "workers": workers}
-    data = {k: v for k, v in flags.items() if v is not None}
-    if no_resize:
-        data["resize"] = False
-    if no_crop:
-        data["crop"] = False
-    if split:
-        data["split"] = parse_fractions(split).__dict__
-    cfg = from_mapping(ShardConfig, deep_merge(data, parse_overrides(set_ or [])), "shard")
-    run_shard(run, out, cfg, command=command_line(), progress=not no_progress)
+             "workers": workers, "resize": False if no_resize else None, "crop": False if no_crop else None,
+             "split": parse_fractions(split).__dict__ if split else None}
+    cfg = opt.stage_config("shard", config_file, flags, set_)
+    run_shard(run, out, cfg, command=command_line(), progress=not no_progress, echo=typer.echo)
 
 
 def register(app: typer.Typer) -> None:

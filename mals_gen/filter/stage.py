@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from io import BytesIO
@@ -42,10 +42,11 @@ from ..contract import FILTER_SCHEMA
 from ..devices import resolve_device
 from ..errors import UserError
 from ..fsutil import write_json_atomic
-from ..manifest import read_part, write_part
+from ..manifest import read_joined_part, read_part, write_part
 from ..plan import load_plan
-from ..ranks import Ranks
+from ..ranks import ONE_PROCESS, Ranks
 from ..runner import PartSpec, StageContext, StageSummary, aggregate_stats, is_done, run_stage
+from ..stages import BY_NAME
 from ..tario import PartTars
 from . import checks as C
 from .dedup import PHashIndex, from_hex, phash, to_hex
@@ -147,13 +148,9 @@ class _Models:
 # ----------------------------------------------------------------------------- pass 1: checks
 def _part_inputs(run_dir: Path, index: int) -> list[dict]:
     """One dict per planned sample of the part, in plan order, with its upstream columns."""
-    plan = read_part(run_dir, "plan", index, ["key", "index", "prompt_attrs"]).to_pylist()
-    gen_cols = ["key", "image_path", "image_member", "status"]
-    gen = {r["key"]: r for r in read_part(run_dir, "generate", index, gen_cols).to_pylist()}
-    cap = {r["key"]: r["caption"] for r in read_part(run_dir, "caption", index, ["key", "caption"]).to_pylist()}
-    att = {r["key"]: r["attrs"] for r in read_part(run_dir, "attrs", index, ["key", "attrs"]).to_pylist()}
-    return [{**p, "gen": gen.get(p["key"]), "caption": cap.get(p["key"]), "attrs": att.get(p["key"])}
-            for p in plan]
+    return read_joined_part(run_dir, index, {
+        "plan": ["index", "prompt_attrs"], "generate": ["image_path", "image_member", "status"],
+        "caption": ["caption"], "attrs": ["attrs"]})
 
 
 def _new_record(key: str) -> dict:
@@ -173,15 +170,14 @@ def _reject(rec: dict, verdict: C.Verdict) -> bool:
 def _measure(row: dict, tars: PartTars, th: Thresholds) -> tuple[dict, np.ndarray | None]:
     """The cheap checks of one sample; returns its record and its decoded image (None if none)."""
     rec = _new_record(row["key"])
-    gen = row["gen"]
-    if gen is None or gen["status"] != "ok":
+    if row["status"] != "ok":  # failed, or missing from the generate part (None)
         _reject(rec, (False, "generation_failed"))
         return rec, None
-    tar = tars.get(gen["image_path"])
-    if gen["image_member"] not in tar:
+    tar = tars.get(row["image_path"])
+    if row["image_member"] not in tar:
         _reject(rec, (False, "missing_image"))
         return rec, None
-    data = tar.read(gen["image_member"])
+    data = tar.read(row["image_member"])
     rec["file_bytes"] = len(data)
     try:
         rgb = np.asarray(Image.open(BytesIO(data)).convert("RGB"))            # (H, W, 3) uint8
@@ -326,11 +322,10 @@ def _ready_prefix(run_dir: Path, parts: list[PartSpec], ranks: Ranks, wait_s: fl
         time.sleep(1.0)
 
 
-def run_filter(run_dir: str | Path, cfg: FilterConfig | None = None, ranks: Ranks | None = None,
-               progress: bool = True, echo=print) -> StageSummary:
+def run_filter(run_dir: str | Path, cfg: FilterConfig | None = None, *, ranks: Ranks = ONE_PROCESS,
+               progress: bool = True, echo: Callable[[str], None] | None = print) -> StageSummary:
     """Filter every planned sample of RUN (both passes); returns the summary of the final pass."""
     run_dir = Path(run_dir)
-    ranks = ranks or Ranks()
     plan = load_plan(run_dir)
     cfg = resolve_config(cfg or FilterConfig(), plan.config.get("backend"))
     if not any((run_dir / "attrs").glob("part-*.done.json")):
@@ -340,7 +335,7 @@ def run_filter(run_dir: str | Path, cfg: FilterConfig | None = None, ranks: Rank
     parts = plan.parts
     models = _Models(cfg)
     run_stage(CHECKS_STAGE, run_dir, parts, lambda ctx: _check_part(ctx, cfg, models),
-              ranks=ranks, requires="attrs", progress=progress, echo=echo)
+              ranks=ranks, requires=BY_NAME["filter"].requires, progress=progress, echo=echo)
     ready = _ready_prefix(run_dir, parts, ranks, cfg.rank_wait_s)
     dedup = _Dedup(run_dir, cfg.thresholds.max_phash_distance)
     summary = run_stage("filter", run_dir, ready, dedup.process, ranks=ranks, requires=CHECKS_STAGE,

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import UserError
+from ..prompts.composer import ComposerConfig
 from .presets import DIFFUSION_PRESETS, SKETCH_DEFAULT_SIZE
 
 BACKENDS = ("diffusers", "sketch")
@@ -31,30 +33,49 @@ class GenerateConfig:
     jpeg_quality: int = 92
     prompts: str | None = None         # a file of descriptions instead of the composer
     prompt_field: str | None = None    # column / field holding the text in that file
-    composer: dict = field(default_factory=dict)  # ComposerConfig overrides (attribute priors)
+    composer: ComposerConfig = field(default_factory=ComposerConfig)  # attribute priors of the composer
 
     def resolved(self) -> GenerateConfig:
-        """Fill unset fields from the preset (diffusers) or the sketch defaults; validate."""
-        if self.backend not in BACKENDS:
-            raise UserError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
-        if self.n <= 0:
-            raise UserError(f"the number of samples must be positive, got {self.n}; pass e.g. --n 2000")
-        if self.part_size <= 0 or self.batch_size <= 0:
-            raise UserError("--part-size and --batch-size must be positive")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise UserError(f"--jpeg-quality must be within 1..100, got {self.jpeg_quality}")
-        if self.backend == "sketch":
+        """Fill unset fields from the preset (diffusers) or the sketch defaults; validate.
+
+        Runs before plan.json is written, so a bad setting never leaves a plan behind that the
+        corrected command would then refuse to resume. Messages name the YAML key and the flag.
+        """
+        cfg = self._checked()
+        if cfg.backend == "sketch":
             height, width = SKETCH_DEFAULT_SIZE
-            return dataclasses.replace(self, model=self.model or "sketch-v1",
-                                       height=self.height or height, width=self.width or width)
-        if self.preset not in DIFFUSION_PRESETS:
-            raise UserError(f"unknown preset {self.preset!r}; choose one of: {', '.join(DIFFUSION_PRESETS)}")
-        preset = DIFFUSION_PRESETS[self.preset]
+            return dataclasses.replace(cfg, model=cfg.model or "sketch-v1",
+                                       height=cfg.height or height, width=cfg.width or width)
+        if cfg.preset not in DIFFUSION_PRESETS:
+            raise UserError(f"generate.preset: unknown preset {cfg.preset!r}; choose one of: "
+                            f"{', '.join(DIFFUSION_PRESETS)}")
+        preset = DIFFUSION_PRESETS[cfg.preset]
         filled = {name: preset[name] for name in ("model", "steps", "guidance", "negative_prompt",
-                                                   "height", "width") if getattr(self, name) is None}
-        cfg = dataclasses.replace(self, **filled)
+                                                   "height", "width") if getattr(cfg, name) is None}
+        cfg = dataclasses.replace(cfg, **filled)
         if cfg.height % 8 or cfg.width % 8:
-            raise UserError(f"height and width must be multiples of 8 for diffusion, got {cfg.height}x{cfg.width}")
+            raise UserError("generate.height and generate.width (--height, --width) must be multiples of 8 "
+                            f"for diffusion, got {cfg.height}x{cfg.width}")
+        return cfg
+
+    def _checked(self) -> GenerateConfig:
+        """Checks that need no preset; a composer given as a plain dict is typed here."""
+        cfg = self
+        if isinstance(cfg.composer, Mapping):  # built in code with a dict of priors
+            from ..config import from_mapping
+
+            cfg = dataclasses.replace(cfg, composer=from_mapping(ComposerConfig, cfg.composer, "generate.composer"))
+        if cfg.backend not in BACKENDS:
+            raise UserError(f"generate.backend: unknown backend {cfg.backend!r}; choose one of: {', '.join(BACKENDS)}")
+        if cfg.n <= 0:
+            raise UserError(f"generate.n (--n): the number of samples must be positive, got {cfg.n}; "
+                            "pass e.g. --n 2000")
+        for name in ("part_size", "batch_size"):
+            if getattr(cfg, name) <= 0:
+                raise UserError(f"generate.{name} (--{name.replace('_', '-')}) must be positive, "
+                                f"got {getattr(cfg, name)}")
+        if not 1 <= cfg.jpeg_quality <= 100:
+            raise UserError(f"generate.jpeg_quality (--jpeg-quality) must be within 1..100, got {cfg.jpeg_quality}")
         return cfg
 
     def images_per_second_reference(self) -> float | None:

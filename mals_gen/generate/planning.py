@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract import LABEL_UNKNOWN, NUM_MALS_ATTRIBUTES, PLAN_SCHEMA
+from ..contract import NUM_MALS_ATTRIBUTES, PLAN_SCHEMA
 from ..manifest import write_part
 from ..plan import RunPlan
+from ..prompts.composer import ComposerConfig
 from ..runner import StageContext
 
 # Composer draws use their own stream so that prompt and image noise never share random numbers.
@@ -28,10 +29,14 @@ def _open_descriptions(path: str, field: str | None):
     return DescriptionFile(path, field=field)  # raises a one-line UserError if the file is bad
 
 
-def prompt_source(prompts: str | None, prompt_field: str | None, composer: dict) -> dict:
-    """Describe (and validate) where prompts come from; stored in plan.json."""
+def prompt_source(prompts: str | None, prompt_field: str | None, composer: ComposerConfig) -> dict:
+    """Describe (and validate) where prompts come from; stored in plan.json.
+
+    A composer source records only the priors that differ from the defaults, so plan.json files
+    written before the composer settings were typed still describe the same samples.
+    """
     if prompts is None:
-        return {"kind": "composer", "composer": dict(composer)}
+        return {"kind": "composer", "composer": composer.overrides()}
     prompts = str(Path(prompts).resolve())
     descriptions = _open_descriptions(prompts, prompt_field)
     return {"kind": "file", "path": prompts, "field": prompt_field,
@@ -45,7 +50,7 @@ class PromptProvider:
         self.source = source
         if source["kind"] == "composer":
             from ..config import from_mapping
-            from ..prompts.composer import ComposerConfig, PromptComposer
+            from ..prompts.composer import PromptComposer
 
             self._composer = PromptComposer(from_mapping(ComposerConfig, source["composer"], "composer"))
             self.name = "composer"
@@ -64,10 +69,8 @@ class PromptProvider:
             return texts, np.asarray(attrs, dtype=np.int8).reshape(-1, NUM_MALS_ATTRIBUTES)
         texts = self._file.texts(start, stop)
         # What a description says is what its image should show: mine it (-1 where it is silent).
-        try:
-            from ..attrs.miner import mine_many
-        except ImportError:
-            return texts, np.full((len(texts), NUM_MALS_ATTRIBUTES), LABEL_UNKNOWN, np.int8)
+        from ..attrs.miner import mine_many
+
         return texts, np.asarray(mine_many(texts), dtype=np.int8)
 
 

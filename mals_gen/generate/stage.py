@@ -1,4 +1,4 @@
-"""`run_generate`: plan the run, then draw each part's images with the chosen backend.
+"""`run_generate(run_dir, cfg, ...)`: plan the run, then draw each part's images with the chosen backend.
 
 Two passes of the one stage runner: `plan` materialises each part's prompts and seeds, then
 `generate` writes `RUN/generate/part-NNNNN.tar` (KEY.jpg members) and its parquet manifest.
@@ -64,13 +64,15 @@ def generate_part(ctx: StageContext, backend: ImageBackend, cfg: GenerateConfig)
     return stats
 
 
-def run_generate(cfg: GenerateConfig, out_dir: str | Path, ranks: Ranks = ONE_PROCESS, dry_run: bool = False,
-                 progress: bool = True, echo: Callable[[str], None] | None = print,
+def run_generate(run_dir: str | Path, cfg: GenerateConfig, *, ranks: Ranks = ONE_PROCESS, progress: bool = True,
+                 echo: Callable[[str], None] | None = print, dry_run: bool = False,
                  backend: ImageBackend | None = None) -> StageSummary | dict:
-    """Plan and generate; with `dry_run` only write plan.json and return the plan's summary."""
+    """Plan and generate; with `dry_run` only write plan.json and return the plan's summary.
+
+    `backend` replaces the one `cfg` names (benchmarks pass a prepared one)."""
     cfg = cfg.resolved()
-    out_dir = ensure_writable_dir(out_dir)
-    plan = write_or_check_plan(out_dir, build_plan(cfg))
+    run_dir = ensure_writable_dir(run_dir)
+    plan = write_or_check_plan(run_dir, build_plan(cfg))
     if dry_run:
         summary = describe_plan(plan, cfg, ranks)
         if echo:
@@ -79,9 +81,9 @@ def run_generate(cfg: GenerateConfig, out_dir: str | Path, ranks: Ranks = ONE_PR
     backend = backend or make_backend(cfg)  # before any work: a model that cannot load fails fast
     provider = PromptProvider(plan.source)
     parts = plan.parts
-    run_stage("plan", out_dir, parts, lambda ctx: plan_part(ctx, plan, provider), ranks=ranks,
+    run_stage("plan", run_dir, parts, lambda ctx: plan_part(ctx, plan, provider), ranks=ranks,
               progress=progress, echo=echo)
-    return run_stage("generate", out_dir, parts, lambda ctx: generate_part(ctx, backend, cfg), ranks=ranks,
+    return run_stage("generate", run_dir, parts, lambda ctx: generate_part(ctx, backend, cfg), ranks=ranks,
                      requires="plan", progress=progress, echo=echo)
 
 

@@ -95,6 +95,12 @@ class ComposerConfig:
         _check_colours(self.upper_colour_weights, "upper")
         _check_colours(self.lower_colour_weights, "lower")
 
+    def overrides(self) -> dict:
+        """The fields that differ from the defaults (what plan.json records as the prompt source)."""
+        default = ComposerConfig()
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}
+
 
 def _check_colours(weights: dict, garment: str) -> None:
     where = f"composer.{garment}_colour_weights"

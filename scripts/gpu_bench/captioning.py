@@ -31,7 +31,7 @@ def sketch_run(bench: Bench, n: int):
     h, w = bench.profile.gen_hw
     run = bench.workdir / f"caption-run-{next(_runs)}"
     run_generate(
-        GenerateConfig(n=n, part_size=n, backend="sketch", height=h, width=w), run, progress=False, echo=None
+        run, GenerateConfig(n=n, part_size=n, backend="sketch", height=h, width=w), progress=False, echo=None
     )
     return run, load_plan(run)
 

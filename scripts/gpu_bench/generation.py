@@ -91,7 +91,7 @@ def _ours(bench: Bench, backend, n: int) -> None:
         device=str(bench.device),
         dtype=_dtype_name(bench.dtype),
     )
-    run_generate(cfg, bench.workdir / f"generate-{next(_runs)}", backend=backend, progress=False, echo=None)
+    run_generate(bench.workdir / f"generate-{next(_runs)}", cfg, backend=backend, progress=False, echo=None)
 
 
 def _bare(bench: Bench, pipe, prompts: list[str], steps: int, guidance: float, negative: str):
