@@ -51,8 +51,10 @@ def sample_seed(base_seed: int, index: int) -> int:
     return (z ^ (z >> 31)) >> 1
 
 
-def write_or_check_plan(run_dir: str | Path, plan: RunPlan) -> RunPlan:
-    """Write plan.json, or check that an existing one describes the same samples (resume)."""
+def check_plan(run_dir: str | Path, plan: RunPlan) -> RunPlan:
+    """The plan to run: an existing plan.json that describes the same samples (resume), else `plan`.
+
+    Writes nothing, so a dry run leaves no trace and a refused plan never locks the folder."""
     path = Path(run_dir) / PLAN_FILE
     if path.exists():
         old = load_plan(run_dir)
@@ -63,8 +65,15 @@ def write_or_check_plan(run_dir: str | Path, plan: RunPlan) -> RunPlan:
                     "rerun with the original settings to resume, or choose a new --out")
         return old
     check_size(plan.n)
-    write_json_atomic(path, asdict(plan))
     return plan
+
+
+def write_or_check_plan(run_dir: str | Path, plan: RunPlan) -> RunPlan:
+    """Write plan.json, or check that an existing one describes the same samples (resume)."""
+    checked = check_plan(run_dir, plan)
+    if checked is plan:
+        write_json_atomic(Path(run_dir) / PLAN_FILE, asdict(plan))
+    return checked
 
 
 def check_size(n: int) -> None:

@@ -54,8 +54,21 @@ def test_dry_run_plans_one_and_a_half_million_without_work(tmp_path):
     summary = run_generate(run, GenerateConfig(n=1_500_000), dry_run=True, echo=None)
     assert time.perf_counter() - started < 5
     assert summary["samples"] == 1_500_000 and summary["parts"] == 1500
-    assert load_plan(run).n == 1_500_000
-    assert sorted(p.name for p in run.iterdir()) == ["plan.json"]  # nothing generated
+    assert not run.exists()  # a dry run writes nothing, so it can never lock a folder with a plan
+
+
+def test_dry_run_of_a_huge_n_stays_small_and_absurd_n_is_refused(tmp_path):
+    """--n 1e10 plans ten million parts arithmetically; 1e12 is refused in one line, nothing written."""
+    probe = ("import resource, sys; from mals_gen.cli import main; sys.argv = ['mals', 'generate', '--n', '1e10', "
+             f"'--backend', 'sketch', '--dry-run', '--out', {str(tmp_path / 'r')!r}]\n"
+             "try: main()\nexcept SystemExit: pass\n"
+             "print('peak_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=False)
+    assert "10,000,000,000 samples in 10,000,000 parts" in done.stdout, done.stderr
+    assert int(done.stdout.split("peak_kb")[1]) < 200_000  # the plan does not grow with N
+    with pytest.raises(UserError, match=r"--n 1,000,000,000,000 is more than 10,000,000,000 samples"):
+        run_generate(tmp_path / "r", GenerateConfig(n=10**12, backend="sketch"), dry_run=True, echo=None)
+    assert not (tmp_path / "r").exists()
 
 
 def test_composer_priors_are_typed_and_checked_before_plan_json(tmp_path):
@@ -69,7 +82,7 @@ def test_composer_priors_are_typed_and_checked_before_plan_json(tmp_path):
     assert load_plan(tmp_path / "men").source == {"kind": "composer", "composer": {"p_male": 1.0}}
     assert all(v[0] == 1 for v in load_manifest(tmp_path / "men").prompt_attrs)  # every sample is a man
     # Default priors are recorded as {}: what plan.json held before the priors were typed, so those runs resume.
-    run_generate(tmp_path / "default", GenerateConfig(n=4, part_size=2, backend="sketch"), dry_run=True, echo=None)
+    run_generate(tmp_path / "default", GenerateConfig(n=4, part_size=2, backend="sketch"), progress=False, echo=None)
     assert load_plan(tmp_path / "default").source["composer"] == {}
 
 

@@ -27,7 +27,7 @@ def generate(
     jpeg_quality: int | None = typer.Option(None, "--jpeg-quality"),
     seed: int | None = typer.Option(None, "--seed"),
     part_size: int | None = typer.Option(None, "--part-size"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Write and print the plan only."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and a time estimate only; writes nothing."),
     config_file: str | None = CONFIG_FILE,
     overrides: list[str] | None = SET,
     rank: int | None = RANK,

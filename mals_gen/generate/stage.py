@@ -17,7 +17,7 @@ from ..config import to_dict
 from ..contract import GENERATE_SCHEMA
 from ..fsutil import ensure_writable_dir
 from ..manifest import read_part, write_part
-from ..plan import RunPlan, write_or_check_plan
+from ..plan import RunPlan, check_plan, write_or_check_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
 from .config import GenerateConfig
@@ -67,17 +67,17 @@ def generate_part(ctx: StageContext, backend: ImageBackend, cfg: GenerateConfig)
 def run_generate(run_dir: str | Path, cfg: GenerateConfig, *, ranks: Ranks = ONE_PROCESS, progress: bool = True,
                  echo: Callable[[str], None] | None = print, dry_run: bool = False,
                  backend: ImageBackend | None = None) -> StageSummary | dict:
-    """Plan and generate; with `dry_run` only write plan.json and return the plan's summary.
+    """Plan and generate; with `dry_run` only print and return the plan's summary (nothing written).
 
     `backend` replaces the one `cfg` names (benchmarks pass a prepared one)."""
     cfg = cfg.resolved()
-    run_dir = ensure_writable_dir(run_dir)
-    plan = write_or_check_plan(run_dir, build_plan(cfg))
     if dry_run:
-        summary = describe_plan(plan, cfg, ranks)
+        summary = describe_plan(check_plan(run_dir, build_plan(cfg)), cfg, ranks)
         if echo:
             echo(format_plan_summary(summary))
         return summary
+    run_dir = ensure_writable_dir(run_dir)
+    plan = write_or_check_plan(run_dir, build_plan(cfg))
     backend = backend or make_backend(cfg)  # before any work: a model that cannot load fails fast
     provider = PromptProvider(plan.source)
     parts = plan.parts
@@ -89,10 +89,9 @@ def run_generate(run_dir: str | Path, cfg: GenerateConfig, *, ranks: Ranks = ONE
 
 def describe_plan(plan: RunPlan, cfg: GenerateConfig, ranks: Ranks) -> dict:
     parts = plan.parts
-    mine = [p for p in parts if ranks.owns(p.index)]
     rate, how = _throughput(cfg)
     return {"samples": plan.n, "parts": len(parts), "part_size": plan.part_size,
-            "this_rank_parts": len(mine), "world_size": ranks.world_size, "backend": cfg.backend,
+            "this_rank_parts": parts.count_owned(ranks), "world_size": ranks.world_size, "backend": cfg.backend,
             "model": cfg.model, "prompt_source": plan.source["kind"], "images_per_second": rate,
             "rate_from": how, "estimated_hours_per_process": plan.n / ranks.world_size / rate / 3600}
 
