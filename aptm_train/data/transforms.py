@@ -74,7 +74,7 @@ def apply_original_op(image: torch.Tensor, op: str, magnitude: float) -> torch.T
     return image                          # Identity
 
 
-class _TorchvisionOp(T.RandAugment):
+class _CaptionSafeOp(T.RandAugment):
     """One op drawn from `CAPTION_SAFE_OPS` with torchvision's magnitudes (11 bins)."""
 
     _AUGMENTATION_SPACE: ClassVar[dict] = {
@@ -93,7 +93,7 @@ class CaptionSafeRandAugment(torch.nn.Module):
         if magnitudes not in MAGNITUDES:
             raise ValueError(f"magnitudes must be one of {MAGNITUDES}, got {magnitudes!r}")
         self.num_ops, self.level, self.p, self.magnitudes = num_ops, magnitude, p, magnitudes
-        self.tv_op = _TorchvisionOp(magnitude) if magnitudes == "torchvision" else None
+        self.tv_op = _CaptionSafeOp(magnitude) if magnitudes == "torchvision" else None
 
     def forward(self, image):
         for _ in range(self.num_ops):
