@@ -15,7 +15,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-
 ITC_GRADIENTS = ("global", "local")
 
 

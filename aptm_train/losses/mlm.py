@@ -23,7 +23,6 @@ import torch
 
 from .common import IGNORE, safe_cross_entropy
 
-
 MASK_COUNTS = ("caption", "padded")
 
 

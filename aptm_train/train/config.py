@@ -133,6 +133,6 @@ def validate(cfg: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise UserError(message)
-    from ..losses import task_config   # the loss overrides, checked before any work starts
+    from ..losses import task_config  # the loss overrides, checked before any work starts
 
     task_config(cfg.recipe, cfg.loss, cfg.seed)

@@ -21,7 +21,6 @@ from torch import nn
 
 from .config import OptimConfig, ScheduleConfig
 
-
 #: The original's substrings: a parameter whose name contains one gets no weight decay.
 ORIGINAL_NO_DECAY = ("bias", "LayerNorm.weight", "norm.weight", "norm1.weight", "norm2.weight")
 
