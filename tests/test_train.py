@@ -205,3 +205,22 @@ def test_weight_decay_rules():
     assert "temp" not in ours | original
     names = {n for n, _ in model.named_parameters()}          # (ours also lists a tied alias, decoder.bias)
     assert original - ours == tables and (ours - original) & names == {"itm_head.1.weight"}
+
+
+def test_collate_follows_the_task():
+    from aptm_train.losses import task_config
+    from aptm_train.model.config import named_config
+    from aptm_train.text import build_tokenizer
+    from aptm_train.train import setup
+
+    cfg = resolve("finetune", None, {"data": {"shards": "s"}, "out": "o", "recipe": "pa100k"})
+    tok = build_tokenizer(named_config("aptm-tiny"))
+    pairs = [{"caption": c, "source": "pa100k", "pixels": torch.zeros(3, 8, 4), "person_id": i, "attrs": [1] * 26,
+              "key": f"k{i}", "caption_index": 0, "seed": i} for i, c in enumerate(["a man in a red shirt", "a woman"])]
+    ours = setup.collate_fn(cfg, tok, task_config("pa100k"), max_len=40)(pairs)
+    assert ours["attrs"].shape == (2, 26) and ours["input_ids"].shape[1] < 40
+    padded = setup.collate_fn(cfg, tok, task_config("pa100k", {"masking": {"count": "padded"}}), max_len=40)(pairs)
+    assert padded["input_ids"].shape == padded["mlm_labels"].shape == (2, 40)     # padded to max_len
+    assert ((padded["mlm_labels"] != -100).sum(1) == 10).all()                     # round(0.25 * 40) = 10
+    mals = setup.collate_fn(cfg, tok, task_config("mals-pretrain"), max_len=40)(pairs)
+    assert (mals["attrs"] == -1).all() and mals["attrs"].shape == (2, 27)         # 26 labels do not fit 27
