@@ -10,6 +10,8 @@ LowerStripe's pair speaking of the "upper clothes".
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mals_gen.contract import MALS_PROMPT_PAIRS, PA100K_ATTRIBUTE_NAMES
 from mals_gen.errors import UserError
 
@@ -60,3 +62,24 @@ def prompt_set(name: str) -> tuple[str, ...]:
     if name not in PROMPT_SETS:
         raise UserError(f"unknown attribute set {name!r}; choose one of {', '.join(PROMPT_SETS)}")
     return PROMPT_SETS[name]
+
+
+#: The shard sample field holding each attribute set's labels (see docs/datasets.md).
+LABEL_FIELDS: dict[str, str] = {"mals": "attrs", "pa100k": "pa100k_attrs"}
+
+
+@dataclass(frozen=True)
+class AttributeSet:
+    """What the trainer needs to know about an attribute set: its prompts and where its labels live."""
+    name: str
+    prompts: tuple[str, ...]
+    label_field: str
+
+    @property
+    def num_attributes(self) -> int:
+        return len(self.prompts) // 2
+
+
+def attribute_set(name: str) -> AttributeSet:
+    """The attribute set `name` ("mals" or "pa100k"): prompts, label field and attribute count."""
+    return AttributeSet(name, prompt_set(name), LABEL_FIELDS[name])

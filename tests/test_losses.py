@@ -145,14 +145,19 @@ def test_iac_against_naive_with_unknown_labels():
     attrs = torch.tensor([[0, 1, -1], [1, -1, -1], [-1, -1, -1], [0, 0, 1]])
     scale = torch.tensor(10.0)
     got = iac_loss(img, prompts, scale, attrs, label_smoothing=0.4)
-    terms = []
+    terms: dict[int, list] = {}
     for b in range(4):
         for a in range(3):
             if attrs[b, a] >= 0:
                 logits = torch.stack([scale * img[b] @ prompts[2 * a], scale * img[b] @ prompts[2 * a + 1]])
-                terms.append(_smooth_ce(logits, int(attrs[b, a]), 0.4))
-    torch.testing.assert_close(got, torch.stack(terms).mean())
-    assert iac_loss(img, prompts, scale, torch.full_like(attrs, -1)).item() == 0.0
+                terms.setdefault(a, []).append(_smooth_ce(logits, int(attrs[b, a]), 0.4))
+    torch.testing.assert_close(got, torch.stack([t for ts in terms.values() for t in ts]).mean())
+    # the original's: each attribute's mean over its known images, then the mean over attributes
+    per_attr = iac_loss(img, prompts, scale, attrs, label_smoothing=0.4, reduction="per-attribute")
+    torch.testing.assert_close(per_attr, torch.stack([torch.stack(ts).mean() for ts in terms.values()]).mean())
+    assert abs(per_attr.item() - got.item()) > 1e-4                      # the two reductions differ here
+    for reduction in ("pairs", "per-attribute"):
+        assert iac_loss(img, prompts, scale, torch.full_like(attrs, -1), reduction=reduction).item() == 0.0
 
 
 def test_iam_against_naive():
@@ -163,15 +168,18 @@ def test_iam_against_naive():
     attrs = torch.tensor([[0, 1, -1], [1, 1, 0], [-1, 0, 1]])
     chosen = torch.tensor([5, 0, 3])
     got = iam_loss(model, itok, ptok, pmask, attrs, chosen, label_smoothing=0.4)
-    terms = []
+    terms: dict[int, list] = {}
     for p in chosen.tolist():
         for b in range(3):
             label = int(attrs[b, p // 2])
             if label < 0:
                 continue
             logit = model.itm_logits(ptok[p:p + 1], pmask[p:p + 1], itok[b:b + 1])[0]
-            terms.append(_smooth_ce(logit, int(label == p % 2), 0.4))
-    torch.testing.assert_close(got, torch.stack(terms).mean())
+            terms.setdefault(p, []).append(_smooth_ce(logit, int(label == p % 2), 0.4))
+    torch.testing.assert_close(got, torch.stack([t for ts in terms.values() for t in ts]).mean())
+    per_prompt = iam_loss(model, itok, ptok, pmask, attrs, chosen, label_smoothing=0.4, reduction="per-attribute")
+    torch.testing.assert_close(per_prompt, torch.stack([torch.stack(ts).mean() for ts in terms.values()]).mean())
+    assert abs(per_prompt.item() - got.item()) > 1e-5
 
 
 def test_mam_pairs_each_prompt_with_an_image_where_it_is_true():

@@ -78,3 +78,21 @@ def test_masking_is_deterministic_per_generator(setup):
     c = mask_tokens(ids, mask, vocab, torch.Generator().manual_seed(6))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[1], c[1])
+
+
+def test_padded_count_as_the_original(setup):
+    """count="padded": 10 masks from the padded length 56 (round(0.25 * 56) = 14 -> 10), padding
+    included, random replacements from the whole vocabulary; [CLS] still never masked."""
+    tok, vocab, ids, mask = setup
+    ids, mask = (torch.nn.functional.pad(t, (0, 56 - t.shape[1])) for t in (ids, mask))
+    cfg = MaskingConfig(count="padded")
+    out, labels = mask_tokens(ids, mask, vocab, torch.Generator().manual_seed(0), cfg)
+    masked = labels != -100
+    assert (masked.sum(1) == 10).all()
+    assert not masked[:, 0].any()
+    assert masked[mask == 0].any()                                          # masks land on padding
+    assert (labels[masked & (mask == 0)] == 0).all()                        # ... and predict [PAD]
+    replaced = masked & (out != ids) & (out != tok.mask_token_id)
+    assert not torch.isin(out[replaced], vocab.random_ids).all()            # specials / [unused] drawn too
+    _, ours = mask_tokens(ids, mask, vocab, torch.Generator().manual_seed(0))
+    assert ((ours != -100) & (mask == 0)).sum() == 0                        # the default never masks padding

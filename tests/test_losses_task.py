@@ -93,3 +93,50 @@ def test_task_masks_when_collate_did_not_and_resumes_generator(model, batch):
     model.train()
     with pytest.raises(ValueError, match="every loss weight is 0"):
         Task(dataclasses.replace(cfg, weights=LossWeights()))
+
+
+def test_recipes_select_the_original_and_the_loss_section_overrides_them():
+    from aptm_train.losses import task_config
+
+    for name in ("mals-pretrain", "finetune", "pa100k"):
+        t = named_task(name)
+        assert (t.itc_gradient, t.attr_reduction, t.temp_clamp, t.masking.count) == (
+            "local", "per-attribute", False, "caption")
+    ours = task_config("mals-pretrain", {"itc_gradient": "global", "attr_reduction": "pairs",
+                                         "masking": {"count": "padded"}}, seed=5)
+    assert (ours.itc_gradient, ours.attr_reduction, ours.masking.count, ours.seed) == ("global", "pairs", "padded", 5)
+    assert ours.weights == named_task("mals-pretrain").weights and ours.masking.max_masks == 10
+    with pytest.raises(UserError, match="loss.itc_gradient"):
+        task_config("finetune", {"itc_gradient": "nope"})
+    with pytest.raises(UserError, match="unknown key 'itc_gradien'"):
+        task_config("finetune", {"itc_gradien": "local"})
+    with pytest.raises(UserError, match="loss.attributes"):
+        task_config("finetune", {"attributes": "market"})
+
+
+def test_the_task_names_its_attribute_set():
+    pa, mals = named_task("pa100k").attribute_set, named_task("mals-pretrain").attribute_set
+    assert (pa.num_attributes, pa.label_field, len(pa.prompts)) == (26, "pa100k_attrs", 52)
+    assert (mals.num_attributes, mals.label_field, len(mals.prompts)) == (27, "attrs", 54)
+    assert named_task("pa100k").uses_attributes and not named_task("finetune").uses_attributes
+
+
+def test_temperature_clamp_is_an_option_off_by_default(model, batch):
+    from aptm_train.model.aptm import TEMP_RANGE
+
+    itc_only = dataclasses.replace(named_task("finetune"), weights=LossWeights(itc=1.0))
+    saved, training = model.temp.detach().clone(), model.training
+    model.eval()                                                       # no dropout: repeatable losses
+    try:
+        with torch.no_grad():
+            model.temp.fill_(0.8)                                      # above the clamp's 0.5
+        assert model.logit_scale().item() == pytest.approx(1 / 0.8)
+        assert model.logit_scale(TEMP_RANGE).item() == pytest.approx(2.0)
+        free = Task(itc_only)(model, batch)["itc_loss"]
+        clamped = Task(dataclasses.replace(itc_only, temp_clamp=True))(model, batch)["itc_loss"]
+        expected = Task(itc_only)(model, batch)["itc_loss"]
+        assert free.item() == pytest.approx(expected.item()) and abs(free.item() - clamped.item()) > 1e-4
+    finally:
+        model.train(training)
+        with torch.no_grad():
+            model.temp.copy_(saved)

@@ -156,3 +156,71 @@ def test_finetune_from_an_exported_model_uses_eda(shards, full_run, tmp_path, si
     record = json.loads((tmp_path / "ft" / "log.jsonl").read_text().splitlines()[0])
     assert result["step"] == 2 and {"itc_eda_loss", "itm_eda_loss"} <= set(record)
     assert "iac_loss" not in record                       # the attribute stream is off in fine-tuning
+
+
+def test_recipe_presets_batch_sizes_and_original_settings():
+    from aptm_train.losses import RECIPES
+    from aptm_train.train.config import PRESETS
+
+    assert set(PRESETS) == set(RECIPES)                  # one list of recipes: presets and loss tasks agree
+    base = {"data": {"shards": "s"}, "out": "o"}
+    pre, ft = resolve("pretrain", None, base), resolve("finetune", None, base)
+    pa = resolve("finetune", None, {**base, "recipe": "pa100k"})
+    assert (pre.recipe, pre.data.batch_size, pre.schedule.kind, pre.data.eda) == ("mals-pretrain", 150, "linear", False)
+    assert (ft.recipe, ft.data.batch_size, ft.data.id_by, ft.data.eda) == ("finetune", 120, "person", True)
+    assert (pa.recipe, pa.data.batch_size, pa.data.eda, pa.optim.lr_x2, pa.epochs) == ("pa100k", 200, False, "finetune", 30)
+    for cfg in (pre, ft, pa):
+        assert cfg.optim.no_decay == "names" and cfg.data.randaug_magnitudes == "original" and cfg.loss == {}
+    flags = resolve("pretrain", None, overrides(["optim.no_decay=modules", "loss.itc_gradient=global"],
+                                                shards="s", out="o", batch_size=16))
+    assert (flags.data.batch_size, flags.optim.no_decay, flags.loss) == (16, "modules", {"itc_gradient": "global"})
+    with pytest.raises(UserError) as err:
+        resolve("pretrain", None, {**base, "loss": {"itc_gradient": "sideways"}})
+    assert "loss.itc_gradient" in one_line(err.value)
+    with pytest.raises(UserError) as err:
+        resolve("pretrain", None, {**base, "recipe": "cuhk"})
+    assert "recipe 'cuhk' is unknown" in one_line(err.value)
+    with pytest.raises(UserError) as err:                # one text length: the model's text.max_len
+        resolve("pretrain", None, {"data": {"shards": "s", "max_len": 40}, "out": "o"})
+    assert "unknown key 'max_len'" in one_line(err.value)
+
+
+def test_grad_accum_warning_is_one_line():
+    from aptm_train.train.loop import warn_grad_accum
+
+    text = warn_grad_accum(8, 4, 3)
+    assert "\n" not in text and "ITC and ITM" in text and "32 pairs" in text and "96 pairs" in text
+
+
+def test_weight_decay_rules():
+    from aptm_train.model.aptm import APTM
+    from aptm_train.model.config import named_config
+    from aptm_train.train.optim import no_decay_names
+
+    model = APTM.from_config(named_config("aptm-tiny"))
+    ours, original = no_decay_names(model, "modules"), no_decay_names(model, "names")
+    tables = {n for n, _ in model.named_parameters() if n.endswith("relative_position_bias_table")}
+    assert tables and tables <= original and not tables & ours
+    assert "itm_head.1.weight" in ours and "itm_head.1.weight" not in original   # a LayerNorm named by index
+    assert "temp" not in ours | original
+    names = {n for n, _ in model.named_parameters()}          # (ours also lists a tied alias, decoder.bias)
+    assert original - ours == tables and (ours - original) & names == {"itm_head.1.weight"}
+
+
+def test_collate_follows_the_task():
+    from aptm_train.losses import task_config
+    from aptm_train.model.config import named_config
+    from aptm_train.text import build_tokenizer
+    from aptm_train.train import setup
+
+    cfg = resolve("finetune", None, {"data": {"shards": "s"}, "out": "o", "recipe": "pa100k"})
+    tok = build_tokenizer(named_config("aptm-tiny"))
+    pairs = [{"caption": c, "source": "pa100k", "pixels": torch.zeros(3, 8, 4), "person_id": i, "attrs": [1] * 26,
+              "key": f"k{i}", "caption_index": 0, "seed": i} for i, c in enumerate(["a man in a red shirt", "a woman"])]
+    ours = setup.collate_fn(cfg, tok, task_config("pa100k"), max_len=40)(pairs)
+    assert ours["attrs"].shape == (2, 26) and ours["input_ids"].shape[1] < 40
+    padded = setup.collate_fn(cfg, tok, task_config("pa100k", {"masking": {"count": "padded"}}), max_len=40)(pairs)
+    assert padded["input_ids"].shape == padded["mlm_labels"].shape == (2, 40)     # padded to max_len
+    assert ((padded["mlm_labels"] != -100).sum(1) == 10).all()                     # round(0.25 * 40) = 10
+    mals = setup.collate_fn(cfg, tok, task_config("mals-pretrain"), max_len=40)(pairs)
+    assert (mals["attrs"] == -1).all() and mals["attrs"].shape == (2, 27)         # 26 labels do not fit 27

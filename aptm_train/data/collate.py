@@ -1,8 +1,10 @@
-"""Collate training pairs into the batch dict the losses read (BRIEF.md "aptm_train model API").
+"""Collate training pairs into the batch dict the losses read (docs/architecture.md, the sample contract).
 
 Captions are cut to 56 words (and ICFG-PEDES / RSTPReid captions are lower-cased with every run
 of characters outside [0-9a-z] turned into one space, as the benchmarks' protocol does), then
-tokenised to at most 56 tokens ([CLS] + 55 word pieces, no [SEP], pad 0). MLM masking happens
+tokenised to at most 56 tokens ([CLS] + 55 word pieces, no [SEP], pad 0; padded to the batch's
+longest, or to the full max length with `pad_to_max`, which the original's padded MLM mask count
+needs). MLM masking happens
 here (in the main process, after the pairs of a batch are gathered from the workers) with a
 generator seeded from the batch's pair seeds, so a batch is the same after a resume.
 """
@@ -31,13 +33,21 @@ class Collate:
     """Picklable collate function: pairs -> batch dict (tensors only, plus "keys")."""
 
     def __init__(self, tokenizer, tokenize: Callable, mask_fn: Callable | None, *, max_len: int = 56,
-                 max_words: int = 56, num_attrs: int = NUM_MALS_ATTRIBUTES):
+                 max_words: int = 56, num_attrs: int = NUM_MALS_ATTRIBUTES, pad_to_max: bool = False):
         self.tokenizer, self.tokenize, self.mask_fn = tokenizer, tokenize, mask_fn
         self.max_len, self.max_words, self.num_attrs = max_len, max_words, num_attrs
+        self.pad_to_max = pad_to_max
+
+    def _tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask = self.tokenize(self.tokenizer, texts, max_len=self.max_len)  # (B, L), (B, L)
+        if self.pad_to_max and ids.shape[1] < self.max_len:
+            extra = self.max_len - ids.shape[1]
+            ids, mask = (torch.nn.functional.pad(t, (0, extra)) for t in (ids, mask))  # pad id 0
+        return ids, mask
 
     def __call__(self, pairs: list[dict]) -> dict:
         texts = [clean_caption(p["caption"], p["source"], self.max_words) for p in pairs]
-        ids, mask = self.tokenize(self.tokenizer, texts, max_len=self.max_len)  # (B, L), (B, L)
+        ids, mask = self._tokens(texts)
         batch = {
             "pixels": torch.stack([p["pixels"] for p in pairs]),                # (B, 3, H, W)
             "input_ids": ids, "attention_mask": mask,
@@ -52,8 +62,7 @@ class Collate:
             batch["mlm_input_ids"], batch["mlm_labels"] = self.mask_fn(ids, mask, generator=gen)
         if "eda_caption" in pairs[0]:
             eda = [clean_caption(p["eda_caption"], p["source"], self.max_words) for p in pairs]
-            batch["eda_input_ids"], batch["eda_attention_mask"] = self.tokenize(
-                self.tokenizer, eda, max_len=self.max_len)
+            batch["eda_input_ids"], batch["eda_attention_mask"] = self._tokens(eda)
         return batch
 
 

@@ -3,7 +3,7 @@ from .attributes import choose_images, choose_prompts, iac_loss, iam_loss, mam_l
 from .itc import gather_with_grad, itc_loss
 from .itm import itm_loss, sample_negatives
 from .mlm import MaskingConfig, MaskingVocab, mask_tokens, mlm_loss
-from .recipes import RECIPES, named_task
+from .recipes import RECIPES, named_task, task_config
 from .task import LossWeights, Task, TaskConfig
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "mlm_loss",
     "named_task",
     "sample_negatives",
+    "task_config",
 ]

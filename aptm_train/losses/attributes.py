@@ -3,22 +3,38 @@
 `attrs` is (B, A) long with label v in {0, 1} selecting prompt 2a+v, and -1 = unknown (ignored
 everywhere). Prompt features/tokens are the text encoder's output for the 2A prompts, recomputed
 every step so the gradient reaches the text encoder.
+
+`reduction` of IAC and IAM: "pairs" (ours) averages over every known (image, attribute) or
+(image, prompt) pair, so a rarely labelled attribute weighs in proportion to its labels;
+"per-attribute" (the original code) averages each attribute (IAC) or drawn prompt (IAM) over its
+known images first, then averages those means, so every attribute weighs the same.
 """
 from __future__ import annotations
 
 import torch
 
-from .common import IGNORE, safe_cross_entropy
+from .common import IGNORE, grouped_cross_entropy, safe_cross_entropy
+
+REDUCTIONS = ("pairs", "per-attribute")
 
 
 def iac_loss(image_feat: torch.Tensor, prompt_feat: torch.Tensor, logit_scale: torch.Tensor,
-             attrs: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Per attribute a 2-way CE of image-vs-prompt-pair similarities; mean over known (image, attribute)."""
+             attrs: torch.Tensor, *, label_smoothing: float = 0.0, reduction: str = "pairs") -> torch.Tensor:
+    """Per attribute a 2-way CE of image-vs-prompt-pair similarities, reduced as `reduction` says."""
     b, a = attrs.shape
     logits = logit_scale * image_feat.float() @ prompt_feat.float().T      # (B, 2A)
     logits = logits.view(b, a, 2)                                          # (B, A, 2)
     labels = torch.where(attrs < 0, IGNORE, attrs)                         # (B, A)
-    return safe_cross_entropy(logits.reshape(b * a, 2), labels.reshape(-1), label_smoothing)
+    groups = torch.arange(a, device=attrs.device).repeat(b)                # (B*A,) attribute of each
+    return _reduce(logits.reshape(b * a, 2), labels.reshape(-1), groups, label_smoothing, reduction)
+
+
+def _reduce(logits, labels, groups, label_smoothing: float, reduction: str) -> torch.Tensor:
+    if reduction == "pairs":
+        return safe_cross_entropy(logits, labels, label_smoothing)
+    if reduction == "per-attribute":
+        return grouped_cross_entropy(logits, labels, groups, label_smoothing)
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def choose_prompts(num_prompts: int, k: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -27,7 +43,8 @@ def choose_prompts(num_prompts: int, k: int, generator: torch.Generator | None) 
 
 
 def iam_loss(model, image_tokens: torch.Tensor, prompt_tokens: torch.Tensor, prompt_mask: torch.Tensor,
-             attrs: torch.Tensor, prompts: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
+             attrs: torch.Tensor, prompts: torch.Tensor, *, label_smoothing: float = 0.0,
+             reduction: str = "pairs") -> torch.Tensor:
     """Each chosen prompt x every image through fusion + the shared ITM head; match iff the label selects it.
 
     prompts: (K,) indices into the 2A prompts (see `choose_prompts`; 5 in the paper).
@@ -41,7 +58,8 @@ def iam_loss(model, image_tokens: torch.Tensor, prompt_tokens: torch.Tensor, pro
     label = attrs[:, prompts // 2].T                                       # (K, B)
     match = (label == (prompts % 2)[:, None]).long()                       # (K, B)
     labels = torch.where(label < 0, IGNORE, match).reshape(-1)             # (K*B,)
-    return safe_cross_entropy(logits, labels, label_smoothing)
+    groups = torch.arange(k, device=labels.device).repeat_interleave(b)    # (K*B,) drawn prompt of each
+    return _reduce(logits, labels, groups, label_smoothing, reduction)
 
 
 def choose_images(attrs: torch.Tensor, generator: torch.Generator | None

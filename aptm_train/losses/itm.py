@@ -26,13 +26,18 @@ def sample_negatives(sim: torch.Tensor, person_ids: torch.Tensor,
 
 def itm_loss(model, image_tokens: torch.Tensor, text_tokens: torch.Tensor, attention_mask: torch.Tensor,
              image_feat: torch.Tensor, text_feat: torch.Tensor, person_ids: torch.Tensor | None = None,
-             *, generator: torch.Generator | None = None, label_smoothing: float = 0.0) -> torch.Tensor:
-    """2-way CE over B positives + B (text, hard negative image) + B (image, hard negative text)."""
+             *, generator: torch.Generator | None = None, label_smoothing: float = 0.0,
+             logit_scale: torch.Tensor | None = None) -> torch.Tensor:
+    """2-way CE over B positives + B (text, hard negative image) + B (image, hard negative text).
+
+    logit_scale: the scale of the similarities negatives are drawn from (default model.logit_scale()).
+    """
     b = image_tokens.shape[0]
     if person_ids is None:
         person_ids = torch.arange(b, device=image_tokens.device)
     with torch.no_grad():
-        sim = model.logit_scale() * image_feat.float() @ text_feat.float().T  # (B, B) image x text
+        scale = model.logit_scale() if logit_scale is None else logit_scale
+        sim = scale * image_feat.float() @ text_feat.float().T              # (B, B) image x text
     neg_image, ok_image = sample_negatives(sim.T, person_ids, generator)   # per text
     neg_text, ok_text = sample_negatives(sim, person_ids, generator)       # per image
     text_all = torch.cat([text_tokens, text_tokens, text_tokens[neg_text]])  # (3B, L, Dt)

@@ -7,10 +7,13 @@ probability `span_prob` the unit is a span of 2-3 pieces, extended to whole word
 a unit that would overshoot the count is skipped, so every word is masked entirely or not at all.
 Each masked piece becomes [MASK] (80%), a random regular token (10%) or stays (10%).
 
-Deliberate deviation (the padded-length quirk): the original counts masks from the *padded*
-length, so nearly every caption gets 10 masks and padding positions can be masked. We count from
-the caption's own pieces and never mask padding: a short caption gets proportionally fewer masks,
-and no loss is spent predicting [PAD].
+Deliberate deviation (the padded-length quirk), `count="caption"` (our default): the original
+counts masks from the *padded* length, so nearly every caption gets 10 masks and padding positions
+can be masked. We count from the caption's own pieces and never mask padding: a short caption gets
+proportionally fewer masks, and no loss is spent predicting [PAD]. `count="padded"` restores the
+original: the count is `min(max_masks, round(prob * L))` with L the padded length (the collate then
+pads to the full max length: round(0.25 * 56) = 14 -> 10), every position after [CLS] is a
+candidate (padding included), and random replacements come from the whole vocabulary.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 import torch
 
 from .common import IGNORE, safe_cross_entropy
+
+MASK_COUNTS = ("caption", "padded")
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class MaskingConfig:
     span_lengths: tuple[int, ...] = (2, 3)
     mask_frac: float = 0.8        # -> [MASK]
     random_frac: float = 0.1      # -> a random regular token; the rest stays unchanged
+    count: str = "caption"        # "caption" (ours) | "padded" (the original's quirk, see above)
 
 
 @dataclass(frozen=True)
@@ -90,22 +96,31 @@ def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab: Ma
                 generator: torch.Generator, cfg: MaskingConfig = MaskingConfig()
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, L) CPU ids + mask -> (mlm_input_ids (B, L), mlm_labels (B, L) with -100 where not masked)."""
+    if cfg.count not in MASK_COUNTS:
+        raise ValueError(f"MaskingConfig.count must be one of {MASK_COUNTS}, got {cfg.count!r}")
     ids = input_ids.cpu()
+    padded = cfg.count == "padded"
     chosen = torch.zeros_like(ids, dtype=torch.bool)                        # (B, L)
-    cand_all = (attention_mask.cpu() == 1) & ~vocab.special[ids]
+    pad = attention_mask.cpu() == 0
+    cand_all = ~pad & ~vocab.special[ids]
+    if padded:
+        cand_all |= pad                                                     # padding can be masked
     cont_all = vocab.continuation[ids]
     for row in range(ids.shape[0]):
         cand = cand_all[row].tolist()
         n_cand = sum(cand)
         if n_cand == 0:
             continue
-        n_target = min(cfg.max_masks, max(1, round(cfg.prob * n_cand)))
+        n_target = min(cfg.max_masks, max(1, round(cfg.prob * (ids.shape[1] if padded else n_cand))), n_cand)
         words = _words(cand, cont_all[row].tolist())
         pos = _choose_positions(words, n_target, cfg, generator)
         chosen[row, pos] = True
     labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
     u = torch.rand(ids.shape, generator=generator)                         # (B, L) replacement draw
-    rand_tok = vocab.random_ids[torch.randint(len(vocab.random_ids), ids.shape, generator=generator)]
+    if padded:                                                             # the whole vocabulary
+        rand_tok = torch.randint(len(vocab.special), ids.shape, generator=generator)
+    else:
+        rand_tok = vocab.random_ids[torch.randint(len(vocab.random_ids), ids.shape, generator=generator)]
     out = ids.clone()
     out[chosen & (u < cfg.mask_frac)] = vocab.mask_id
     use_rand = chosen & (u >= cfg.mask_frac) & (u < cfg.mask_frac + cfg.random_frac)

@@ -8,13 +8,15 @@ generator, seeded by `seed + rank`; `state_dict()` saves it for exact resume.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 
 import torch
 import torch.distributed as dist
 
+from ..model.aptm import TEMP_RANGE
 from ..model.config import APTMConfig
-from ..prompts import prompt_set
+from ..prompts import AttributeSet, attribute_set
 from ..text import build_tokenizer, tokenize
 from .attributes import choose_images, choose_prompts, iac_loss, iam_loss, mam_loss
 from .itc import itc_loss
@@ -48,8 +50,22 @@ class TaskConfig:
     attributes: str = "mals"          # prompt set of the attribute stream: "mals" (54) or "pa100k" (52)
     label_smoothing: float = 0.0      # on IAC and IAM (0.4 in MALS pretraining)
     iam_prompts: int = 5              # prompts drawn per step for IAM
-    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)   # caption MLM (MAM counts "caption")
+    # Faithful-or-ours switches (docs/differences-from-original.md); the defaults are ours.
+    itc_gradient: str = "global"      # ITC / ITC_eda gradient across processes: "global" | "local" (original)
+    attr_reduction: str = "pairs"     # IAC / IAM mean: "pairs" | "per-attribute" (original)
+    temp_clamp: bool = False          # clamp temp to TEMP_RANGE (ALBEF's; the original APTM has none)
     seed: int = 0
+
+    @property
+    def uses_attributes(self) -> bool:
+        """Whether the attribute stream (IAC / IAM / MAM) is on, so batches need attribute labels."""
+        return any(k in ATTRIBUTE_LOSSES for k in self.weights.enabled())
+
+    @property
+    def attribute_set(self) -> AttributeSet:
+        """Prompts, label field and attribute count of `attributes`."""
+        return attribute_set(self.attributes)
 
 
 class Task:
@@ -61,10 +77,6 @@ class Task:
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
         self.generator = torch.Generator().manual_seed(cfg.seed + rank)
         self._prompts: dict[tuple, tuple[torch.Tensor, torch.Tensor, MaskingVocab]] = {}
-
-    @property
-    def loss_names(self) -> list[str]:
-        return [f"{k}_loss" for k in self.weights]
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -81,21 +93,22 @@ class Task:
         key = (cfg.text.tokenizer, cfg.text.max_len, self.cfg.attributes)
         if key not in self._prompts:
             tok = build_tokenizer(cfg)
-            ids, mask = tokenize(tok, prompt_set(self.cfg.attributes), cfg.text.max_len)
+            ids, mask = tokenize(tok, self.cfg.attribute_set.prompts, cfg.text.max_len)
             self._prompts[key] = (ids, mask, MaskingVocab.from_tokenizer(tok))
         return self._prompts[key]
 
     def compute(self, model, batch: dict) -> dict[str, torch.Tensor]:
         image_tokens, image_feat = model.encode_image(batch["pixels"])     # (B, 49, Dv), (B, E)
+        scale = model.logit_scale(TEMP_RANGE) if self.cfg.temp_clamp else model.logit_scale()
         out: dict[str, torch.Tensor] = {}
         if any(k in self.weights for k in CAPTION_LOSSES):
-            out |= self._caption_losses(model, batch, image_tokens, image_feat)
+            out |= self._caption_losses(model, batch, image_tokens, image_feat, scale)
         if any(k in self.weights for k in ATTRIBUTE_LOSSES):
-            out |= self._attribute_losses(model, batch, image_tokens, image_feat)
+            out |= self._attribute_losses(model, batch, image_tokens, image_feat, scale)
         out["loss"] = sum(w * out[f"{k}_loss"] for k, w in self.weights.items())
         return out
 
-    def _caption_losses(self, model, batch, image_tokens, image_feat) -> dict[str, torch.Tensor]:
+    def _caption_losses(self, model, batch, image_tokens, image_feat, scale) -> dict[str, torch.Tensor]:
         w, out = self.weights, {}
         ids = batch.get("person_ids")
         pairs = [("", batch["input_ids"], batch["attention_mask"])]
@@ -104,10 +117,12 @@ class Task:
         for suffix, input_ids, mask in pairs:
             text_tokens, text_feat = model.encode_text(input_ids, mask)
             if f"itc{suffix}" in w:
-                out[f"itc{suffix}_loss"] = itc_loss(image_feat, text_feat, model.logit_scale(), ids)
+                out[f"itc{suffix}_loss"] = itc_loss(image_feat, text_feat, scale, ids,
+                                                    gradient=self.cfg.itc_gradient)
             if f"itm{suffix}" in w:
                 out[f"itm{suffix}_loss"] = itm_loss(model, image_tokens, text_tokens, mask, image_feat,
-                                                    text_feat, ids, generator=self.generator)
+                                                    text_feat, ids, generator=self.generator,
+                                                    logit_scale=scale.detach())
         if "mlm" in w:
             mlm_ids, mlm_labels = batch.get("mlm_input_ids"), batch.get("mlm_labels")
             if mlm_ids is None:                 # the collate did not mask: do it here
@@ -117,7 +132,7 @@ class Task:
             out["mlm_loss"] = mlm_loss(model, mlm_ids, batch["attention_mask"], image_tokens, mlm_labels)
         return out
 
-    def _attribute_losses(self, model, batch, image_tokens, image_feat) -> dict[str, torch.Tensor]:
+    def _attribute_losses(self, model, batch, image_tokens, image_feat, scale) -> dict[str, torch.Tensor]:
         w, out = self.weights, {}
         ids, mask, vocab = self.prompts(model.config)
         attrs = batch.get("attrs")
@@ -127,15 +142,17 @@ class Task:
                              f"for the {self.cfg.attributes!r} prompts; got {got}")
         dev = image_tokens.device
         prompt_tokens, prompt_feat = model.encode_text(ids.to(dev), mask.to(dev))  # (2A, Lp, Dt), (2A, E)
-        smooth = self.cfg.label_smoothing
+        smooth, reduction = self.cfg.label_smoothing, self.cfg.attr_reduction
         if "iac" in w:
-            out["iac_loss"] = iac_loss(image_feat, prompt_feat, model.logit_scale(), attrs, label_smoothing=smooth)
+            out["iac_loss"] = iac_loss(image_feat, prompt_feat, scale, attrs, label_smoothing=smooth,
+                                       reduction=reduction)
         if "iam" in w:
             chosen = choose_prompts(ids.shape[0], self.cfg.iam_prompts, self.generator)
             out["iam_loss"] = iam_loss(model, image_tokens, prompt_tokens, mask.to(dev), attrs, chosen,
-                                       label_smoothing=smooth)
+                                       label_smoothing=smooth, reduction=reduction)
         if "mam" in w:
-            mam_ids, mam_labels = mask_tokens(ids, mask, vocab, self.generator, self.cfg.masking)
+            prompt_masking = dataclasses.replace(self.cfg.masking, count="caption")  # prompts are not captions
+            mam_ids, mam_labels = mask_tokens(ids, mask, vocab, self.generator, prompt_masking)
             image, has = choose_images(attrs, self.generator)
             out["mam_loss"] = mam_loss(model, image_tokens, mam_ids.to(dev), mask.to(dev), mam_labels.to(dev),
                                        image, has)

@@ -18,7 +18,8 @@ from .bert_fusion import BertTextFusion
 from .config import APTMConfig
 from .swin import SwinEncoder
 
-# The original clamps the temperature to this range before every forward pass.
+# ALBEF clamps its temperature to this range before every forward pass; APTM's original code has no
+# clamp. Ours is off unless training asks for it (loss.temp_clamp, docs/differences-from-original.md).
 TEMP_RANGE = (0.001, 0.5)
 
 
@@ -100,9 +101,9 @@ class APTM(nn.Module):
         """(B, L, vocab): MLM logits at every position."""
         return self.mlm_head(self.mlm_hidden(input_ids, attention_mask, image_tokens))
 
-    def logit_scale(self) -> torch.Tensor:
-        """1 / temp, with temp clamped to the original's range (gradient flows inside the range)."""
-        return 1.0 / self.temp.clamp(*TEMP_RANGE)
+    def logit_scale(self, clamp: tuple[float, float] | None = None) -> torch.Tensor:
+        """1 / temp; with `clamp` (e.g. TEMP_RANGE) temp is clamped first (gradient flows inside the range)."""
+        return 1.0 / (self.temp if clamp is None else self.temp.clamp(*clamp))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -35,12 +35,6 @@ class VisionConfig:
         """Channels of the output tokens (embed_dim * 2^(stages-1))."""
         return self.embed_dim * 2 ** (len(self.depths) - 1)
 
-    @property
-    def num_tokens(self) -> int:
-        """Output tokens: the final grid plus the mean-pooled token (49 at 384x128)."""
-        scale = self.patch_size * 2 ** (len(self.depths) - 1)
-        return (self.img_size[0] // scale) * (self.img_size[1] // scale) + 1
-
 
 @dataclass(frozen=True)
 class TextConfig:

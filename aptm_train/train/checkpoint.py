@@ -64,6 +64,13 @@ def save_checkpoint(accelerator, run: Path, step: int, state: dict, task_state: 
     return final
 
 
+def export_model(model, folder: Path, recipe: str, step: int) -> None:
+    """An exported model folder (config.json + model.safetensors), noting the recipe and step."""
+    from ..model.checkpoint import save_model
+
+    save_model(model, folder, extra_config={"training": {"recipe": recipe, "step": step}})
+
+
 def prune(run: Path, keep_last: int) -> None:
     for old in complete_checkpoints(run)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)

@@ -19,13 +19,19 @@ Size = Annotated[str | None, typer.Option("--config", help="Model size: aptm-tin
 ConfigFile = Annotated[str | None, typer.Option("--config-file", help="YAML with training config keys.")]
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Override any key: --set data.batch_size=16.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the run's latest checkpoint.")]
-Recipe = Annotated[str | None, typer.Option("--recipe", help="Loss recipe: mals-pretrain | finetune | pa100k.")]
+Recipe = Annotated[str | None, typer.Option("--recipe", help=(
+    "Recipe: mals-pretrain | finetune | pa100k. Each is the paper's (batch 150 / 120 / 200 per "
+    "process) and trains as the original code did; to train our way, --set loss.itc_gradient to "
+    "global, loss.attr_reduction to pairs, optim.no_decay to modules (all differences: "
+    "docs/differences-from-original.md)."))]
 MaxSteps = Annotated[int | None, typer.Option("--max-steps", help="Stop after this many optimiser steps.")]
 Epochs = Annotated[int | None, typer.Option("--epochs", help="Epochs over the train split.")]
-BatchSize = Annotated[int | None, typer.Option("--batch-size", help="Pairs per process per micro-batch.")]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", help="Pairs per process per micro-batch "
+                                              "(default: the recipe's).")]
 Workers = Annotated[int | None, typer.Option("--workers", help="Data loader workers per process.")]
 Lr = Annotated[float | None, typer.Option("--lr", help="Base learning rate.")]
-GradAccum = Annotated[int | None, typer.Option("--grad-accum", help="Micro-batches per optimiser step.")]
+GradAccum = Annotated[int | None, typer.Option("--grad-accum", help="Micro-batches per optimiser step "
+                                              "(ITC and ITM still see one micro-batch).")]
 ClipGrad = Annotated[float | None, typer.Option("--clip-grad", help="Max gradient norm (0 = off).")]
 Precision = Annotated[str | None, typer.Option("--precision", help="Mixed precision: no | bf16 | fp16.")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Random seed.")]

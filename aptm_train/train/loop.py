@@ -20,7 +20,7 @@ from mals_gen.fsutil import ensure_writable_dir, write_json_atomic
 
 from ..data.pipeline import PairStream, batches, make_loader, make_spec
 from . import setup
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import export_model, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .logging import RunLogger
 from .optim import build_optimizer, build_scheduler, steps_for
@@ -38,7 +38,8 @@ class Trainer:
 
         self.cfg, self.echo, self.progress = cfg, echo, progress
         self.run = Path(cfg.out)
-        self.shards = setup.open_data(cfg)
+        self.task = setup.build_task(cfg)
+        self.shards = setup.open_data(cfg, self.task.cfg)
         self.model_cfg = setup.model_config(cfg)
         self.checkpoint = self._checkpoint_to_resume(resume)
         # cpu=True on a machine without CUDA lets torchrun-style launches (`accelerate launch
@@ -48,9 +49,8 @@ class Trainer:
         set_seed(cfg.seed)
         model = setup.build_model(cfg, self.model_cfg, echo)
         self.tokenizer = build_tokenizer(self.model_cfg)
-        self.task = setup.build_task(cfg)
-        num_attrs = 26 if cfg.recipe == "pa100k" else 27
-        self.collate = setup.collate_fn(cfg, self.tokenizer, num_attrs)
+        self.max_len = self.model_cfg.text.max_len          # one text length: training, validation, prompts
+        self.collate = setup.collate_fn(cfg, self.tokenizer, self.task.cfg, self.max_len)
         norm = setup.norm_name(cfg, self.shards)
         self.train_tf, self.test_tf = setup.transforms(cfg, self.model_cfg, norm)
         self.eda = setup.eda_fn(cfg)
@@ -65,7 +65,9 @@ class Trainer:
         optimizer = build_optimizer(model, cfg.optim)
         scheduler = build_scheduler(optimizer, cfg.schedule, self.total_steps)
         self.model, self.optimizer, self.scheduler = self.acc.prepare(model, optimizer, scheduler)
-        self.config_text = setup.config_text(cfg, self.model_cfg)
+        self.config_text = setup.config_text(cfg, self.model_cfg, self.task.cfg)
+        if cfg.optim.grad_accum > 1 and self.acc.is_main_process:
+            echo(warn_grad_accum(cfg.data.batch_size, self.acc.num_processes, cfg.optim.grad_accum))
         self.state = {"step": 0, "epoch": 0, "consumed": [0] * self.workers, "best_val_r1": None,
                       "world_size": self.acc.num_processes, "num_workers": self.workers}
         self._val, self._val_step = None, -1
@@ -113,7 +115,7 @@ class Trainer:
             self.log.close()
         self.save()
         if self.acc.is_main_process:
-            setup_export(self, self.run / "model")
+            self.export(self.run / "model")
         self.acc.wait_for_everyone()
         self.acc.end_training()
         return {"step": self.state["step"], "last": last, "best_val_r1": self.state["best_val_r1"],
@@ -126,7 +128,7 @@ class Trainer:
                          num_workers=cfg.data.num_workers, seed=cfg.seed, epoch=st["epoch"],
                          shuffle_buffer=cfg.data.shuffle_buffer, mode=cfg.data.mode, skip=tuple(consumed),
                          rotation=sum(consumed) % self.workers, id_by=cfg.data.id_by,
-                         attrs_field="pa100k_attrs" if cfg.recipe == "pa100k" else "attrs")
+                         attrs_field=self.task.cfg.attribute_set.label_field)
         loader = make_loader(PairStream(spec, self.train_tf, self.eda))
         micro = sum(consumed) // cfg.data.batch_size
         record = None
@@ -186,20 +188,23 @@ class Trainer:
                 self._val = val_samples(self.shards, self.cfg.data.val_max_images, self.cfg.data.id_by)
             from ..text import tokenize
             metrics = itc_retrieval(self.acc.unwrap_model(self.model), self._val, self.test_tf, self.tokenizer,
-                                    tokenize, batch_size=self.cfg.data.batch_size, max_len=self.cfg.data.max_len,
+                                    tokenize, batch_size=self.cfg.data.batch_size, max_len=self.max_len,
                                     device=self.acc.device, autocast=self.acc.autocast)
             if metrics:
                 self.log.write({"step": self.state["step"], "epoch": self.state["epoch"], **metrics})
                 best = self.state["best_val_r1"]
                 if best is None or metrics["val_r1"] > best:
                     self.state["best_val_r1"] = metrics["val_r1"]
-                    setup_export(self, self.run / "best")
+                    self.export(self.run / "best")
                     write_json_atomic(self.run / "best" / "best.json", {"step": self.state["step"], **metrics})
         self.state["best_val_r1"] = _broadcast(self.acc, self.state["best_val_r1"])
 
     def save(self) -> None:
         save_checkpoint(self.acc, self.run, self.state["step"], dict(self.state), self.task.state_dict(),
-                        lambda folder: setup_export(self, folder), self.config_text, self.cfg.keep_last)
+                        self.export, self.config_text, self.cfg.keep_last)
+
+    def export(self, folder: Path) -> None:
+        export_model(self.acc.unwrap_model(self.model), folder, self.cfg.recipe, self.state["step"])
 
     def log_keys(self, keys: list[str]) -> None:
         folder = self.run / "sample_keys"
@@ -209,11 +214,11 @@ class Trainer:
             f.write("".join(k + "\n" for k in keys))
 
 
-def setup_export(trainer: Trainer, folder: Path) -> None:
-    from ..model.checkpoint import save_model
-
-    save_model(trainer.acc.unwrap_model(trainer.model), folder,
-               extra_config={"training": {"recipe": trainer.cfg.recipe, "step": trainer.state["step"]}})
+def warn_grad_accum(batch_size: int, processes: int, grad_accum: int) -> str:
+    """The one-line warning for gradient accumulation: contrastive losses see only the micro-batch."""
+    return (f"warning: optim.grad_accum={grad_accum}: ITC and ITM see only the micro-batch "
+            f"({batch_size * processes} pairs across {processes} process(es)), not the "
+            f"{batch_size * processes * grad_accum} pairs of an optimiser step; the paper's recipes use no accumulation")
 
 
 def _broadcast(acc, value):

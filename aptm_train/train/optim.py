@@ -1,7 +1,11 @@
 """AdamW with APTM's parameter groups, and the two learning-rate schedules with warm-up.
 
-Groups: (decay | no decay) x (1x | 2x lr). No weight decay on biases and normalisation weights
-(LayerNorm anywhere); the temperature keeps decay as in the original. The 2x group is, in
+Groups: (decay | no decay) x (1x | 2x lr). Which parameters get no weight decay (`no_decay`):
+- "modules" (ours): biases and the weights of normalisation layers, found by module type;
+- "names" (the original code): names containing "bias" or ending a norm's name ("LayerNorm.weight",
+  "norm.weight", "norm1.weight", "norm2.weight"): Swin's relative_position_bias_table gets none,
+  while `itm_head.1.weight`, a LayerNorm named by its index, does get decay.
+The temperature keeps decay under both, as in the original. The 2x group is, in
 pretraining, the new cross-attention weights; in fine-tuning, Swin stages 3-4, the last two text
 and the last two fusion layers (BERT layers 4, 5, 10, 11 for bert-base), the MLM head, the
 projections and the ITM head. Each group's `lr` is the base lr times its multiplier, so one
@@ -17,8 +21,16 @@ from torch import nn
 
 from .config import OptimConfig, ScheduleConfig
 
+#: The original's substrings: a parameter whose name contains one gets no weight decay.
+ORIGINAL_NO_DECAY = ("bias", "LayerNorm.weight", "norm.weight", "norm1.weight", "norm2.weight")
 
-def no_decay_names(model: nn.Module) -> set[str]:
+
+def no_decay_names(model: nn.Module, rule: str = "modules") -> set[str]:
+    """Names of the parameters that get no weight decay under `rule` ("modules" | "names")."""
+    if rule == "names":
+        return {n for n, _ in model.named_parameters() if any(s in n for s in ORIGINAL_NO_DECAY)}
+    if rule != "modules":
+        raise ValueError(f"no_decay rule must be modules or names, got {rule!r}")
     names = set()
     for mod_name, module in model.named_modules():
         for p_name, _ in module.named_parameters(recurse=False):
@@ -45,7 +57,7 @@ def x2_patterns(model: nn.Module, which: str) -> list[re.Pattern]:
 
 
 def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
-    no_decay = no_decay_names(model)
+    no_decay = no_decay_names(model, cfg.no_decay)
     fast = x2_patterns(model, cfg.lr_x2)
     buckets: dict[tuple[bool, bool], list] = {(d, f): [] for d in (True, False) for f in (False, True)}
     for name, p in model.named_parameters():

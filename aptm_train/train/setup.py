@@ -7,7 +7,6 @@ recipe, a model size that does not match the checkpoint being resumed or fine-tu
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from ..data import shards as shard_io
 from ..data.collate import Collate
 from ..data.transforms import test_transform, train_transform
 from .config import TrainConfig
-
-ATTRIBUTE_RECIPES = ("mals-pretrain", "pa100k")
 
 
 def model_config(cfg: TrainConfig):
@@ -66,10 +63,11 @@ def build_model(cfg: TrainConfig, model_cfg, echo):
     return model
 
 
-def open_data(cfg: TrainConfig):
+def open_data(cfg: TrainConfig, task_cfg):
+    """The shard set; a task with the attribute stream on needs shards that carry attributes."""
     shards = shard_io.open_shards(cfg.data.shards)
     shard_io.require_split(shards, "train", "training")
-    if cfg.recipe in ATTRIBUTE_RECIPES:
+    if task_cfg.uses_attributes:
         shard_io.require_attrs(shards, cfg.recipe)
     return shards
 
@@ -86,7 +84,8 @@ def norm_name(cfg: TrainConfig, shards) -> str:
 def transforms(cfg: TrainConfig, model_cfg, norm: str):
     size = tuple(model_cfg.vision.img_size)
     train = train_transform(size, norm, randaug_ops=cfg.data.randaug_ops,
-                            randaug_magnitude=cfg.data.randaug_magnitude, erasing=cfg.data.random_erasing)
+                            randaug_magnitude=cfg.data.randaug_magnitude, erasing=cfg.data.random_erasing,
+                            magnitudes=cfg.data.randaug_magnitudes)
     return train, test_transform(size, norm)
 
 
@@ -105,20 +104,24 @@ def _eda_call(text, rng, *, synonyms, alpha, eda):
     return eda(text, synonyms, rng, alpha)
 
 
-def collate_fn(cfg: TrainConfig, tokenizer, num_attrs: int) -> Collate:
+def collate_fn(cfg: TrainConfig, tokenizer, task_cfg, max_len: int) -> Collate:
+    """Batches for `task_cfg`: its attribute count, its MLM masking; tokens cut at the model's max_len."""
     from ..losses.mlm import MaskingVocab, mask_tokens
     from ..text import tokenize
 
-    mask = functools.partial(mask_tokens, vocab=MaskingVocab.from_tokenizer(tokenizer))
-    return Collate(tokenizer, tokenize, mask, max_len=cfg.data.max_len, max_words=cfg.data.max_words,
-                   num_attrs=num_attrs)
+    masking = task_cfg.masking
+    mask = functools.partial(mask_tokens, vocab=MaskingVocab.from_tokenizer(tokenizer), cfg=masking)
+    return Collate(tokenizer, tokenize, mask, max_len=max_len, max_words=cfg.data.max_words,
+                   num_attrs=task_cfg.attribute_set.num_attributes, pad_to_max=masking.count == "padded")
 
 
 def build_task(cfg: TrainConfig):
-    from ..losses import Task, named_task
+    """The recipe's loss task with the config's `loss` overrides."""
+    from ..losses import Task, task_config
 
-    return Task(dataclasses.replace(named_task(cfg.recipe), seed=cfg.seed))
+    return Task(task_config(cfg.recipe, cfg.loss, cfg.seed))
 
 
-def config_text(cfg: TrainConfig, model_cfg) -> str:
-    return dump_yaml({"train": to_dict(cfg), "model": to_dict(model_cfg)})
+def config_text(cfg: TrainConfig, model_cfg, task_cfg) -> str:
+    """RUN/config.yaml: the training config, the model config and the resolved loss task."""
+    return dump_yaml({"train": to_dict(cfg), "model": to_dict(model_cfg), "task": to_dict(task_cfg)})
