@@ -106,3 +106,18 @@ def test_original_synonyms_keep_base_forms_and_make_eda_pickles():
     assert "shirt shirts" in inserted                 # the first synonym, inserted before the word
     with pytest.raises(UserError, match="choose one of ours, original"):
         make_eda(EdaConfig(style="faithful"), wn)
+
+
+def test_the_finetune_recipe_trains_with_the_original_eda(monkeypatch):
+    """setup.eda_fn builds the style the config names (the finetune preset: the original's)."""
+    from aptm_train.train import setup
+    from aptm_train.train.config import resolve
+
+    built = {}
+    monkeypatch.setattr("aptm_train.data.wordnet.find_wordnet_dir", lambda folder: folder)
+    monkeypatch.setattr("aptm_train.data.wordnet.WordNet", lambda folder: "wordnet")
+    monkeypatch.setattr("aptm_train.data.eda.make_eda", lambda cfg, wordnet: built.setdefault("cfg", cfg))
+    setup.eda_fn(resolve("finetune", None, {"data": {"shards": "s"}, "out": "o"}))
+    assert (built["cfg"].style, built["cfg"].alpha) == ("original", 0.1)
+    with pytest.raises(UserError, match="data.eda_style must be one of ours, original"):
+        resolve("finetune", None, {"data": {"shards": "s", "eda_style": "paper"}, "out": "o"})

@@ -168,6 +168,7 @@ def test_recipe_presets_batch_sizes_and_original_settings():
     pa = resolve("finetune", None, {**base, "recipe": "pa100k"})
     assert (pre.recipe, pre.data.batch_size, pre.schedule.kind, pre.data.eda) == ("mals-pretrain", 150, "linear", False)
     assert (ft.recipe, ft.data.batch_size, ft.data.id_by, ft.data.eda) == ("finetune", 120, "person", True)
+    assert ft.data.eda_style == "original" and pre.data.eda_style == "ours"  # the paper's EDA where EDA is used
     assert (pa.recipe, pa.data.batch_size, pa.data.eda, pa.optim.lr_x2, pa.epochs) == ("pa100k", 200, False, "finetune", 30)
     for cfg in (pre, ft, pa):
         assert cfg.optim.no_decay == "names" and cfg.data.randaug_magnitudes == "original" and cfg.loss == {}

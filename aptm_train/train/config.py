@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from mals_gen.config import deep_merge, from_mapping, load_yaml
 from mals_gen.errors import UserError
 
+from ..data.eda import STYLES as EDA_STYLES
+
 MODES = ("exact", "resampled")
 SCHEDULES = ("linear", "aptm-step", "constant")
 NO_DECAY_RULES = ("modules", "names")
@@ -35,6 +37,7 @@ class DataConfig:
     id_by: str = "image"           # ITC/ITM identity: "image" (pretraining) | "person" (fine-tuning)
     eda: bool = False              # EDA caption copies (fine-tuning)
     eda_alpha: float = 0.1
+    eda_style: str = "ours"        # ours | original (the official EDA; see aptm_train/data/eda.py)
     wordnet_dir: str = ""          # WordNet database folder for EDA synonyms ("" = search)
     randaug_ops: int = 2
     randaug_magnitude: int = 7     # on the original 0-10 scale
@@ -96,7 +99,7 @@ PRESETS: dict[str, dict] = {
                       "optim": {"lr_x2": "pretrain", "no_decay": "names"},
                       "schedule": {"kind": "linear", "warmup_steps": 2600, "warmup_frac": 0.0}},
     "finetune": deep_merge(_FINETUNE_LIKE, {"data": {"batch_size": 120, "id_by": "person", "eda": True,
-                                                     "randaug_magnitudes": "original"}}),
+                                                     "eda_style": "original", "randaug_magnitudes": "original"}}),
     "pa100k": deep_merge(_FINETUNE_LIKE, {"data": {"batch_size": 200, "id_by": "image", "eda": False,
                                                    "randaug_magnitudes": "original"}}),
 }
@@ -123,6 +126,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.optim.no_decay in NO_DECAY_RULES, "optim.no_decay must be modules or names"),
         (cfg.data.randaug_magnitudes in RANDAUG_MAGNITUDES, "data.randaug_magnitudes must be original or torchvision"),
         (cfg.data.id_by in ("image", "person"), "data.id_by must be image or person"),
+        (cfg.data.eda_style in EDA_STYLES, f"data.eda_style must be one of {', '.join(EDA_STYLES)}"),
         (cfg.data.batch_size >= 1, "data.batch_size must be at least 1"),
         (cfg.optim.grad_accum >= 1, "optim.grad_accum must be at least 1"),
         (cfg.epochs >= 1 or cfg.max_steps >= 1, "set epochs or max_steps to at least 1"),

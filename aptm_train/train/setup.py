@@ -93,15 +93,11 @@ def eda_fn(cfg: TrainConfig):
     """The EDA text function for the pipeline, or None when the recipe does not use EDA copies."""
     if not cfg.data.eda:
         return None
-    from ..data.eda import eda
+    from ..data.eda import EdaConfig, make_eda
     from ..data.wordnet import WordNet, find_wordnet_dir
 
     wordnet = WordNet(find_wordnet_dir(cfg.data.wordnet_dir))
-    return functools.partial(_eda_call, synonyms=wordnet.synonyms, alpha=cfg.data.eda_alpha, eda=eda)
-
-
-def _eda_call(text, rng, *, synonyms, alpha, eda):
-    return eda(text, synonyms, rng, alpha)
+    return make_eda(EdaConfig(alpha=cfg.data.eda_alpha, style=cfg.data.eda_style), wordnet)
 
 
 def collate_fn(cfg: TrainConfig, tokenizer, task_cfg, max_len: int) -> Collate:
