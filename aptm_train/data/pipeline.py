@@ -205,7 +205,7 @@ def to_pairs(items: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
     for item in items:
         s, j = item["sample"], item["caption_index"]
         ident = s.key if spec.id_by == "image" else s.person_id
-        yield {"key": s.key, "jpg": s.image, "caption": s.captions[j] if s.captions else "", "caption_index": j,
+        yield {"key": s.key, "image": s.image, "caption": s.captions[j] if s.captions else "", "caption_index": j,
                "attrs": getattr(s, spec.attrs_field), "person_id": stable_int("id", ident), "source": s.source,
                "seed": stable_int("pair", spec.seed, spec.epoch, s.key, j)}
 
@@ -215,9 +215,9 @@ def decode(pairs: Iterator[dict], image_fn: Callable, text_fn: Callable | None, 
     for p in pairs:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(p["seed"] % 2**63)
-            with Image.open(io.BytesIO(p["jpg"])) as img:
+            with Image.open(io.BytesIO(p["image"])) as img:
                 p["pixels"] = image_fn(img.convert("RGB"))      # (3, H, W)
-        del p["jpg"]
+        del p["image"]
         if text_fn is not None:
             p["eda_caption"] = text_fn(p["caption"], random.Random(p["seed"]))
         p["worker"] = worker
