@@ -7,7 +7,10 @@ key format. `aptm_train` may import this module (and only this one) from `mals_g
 """
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -104,16 +107,125 @@ def is_valid_key(key: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Shard sample layout (WebDataset): KEY.jpg image, KEY.txt first caption, KEY.json metadata with
-# the fields below. Training expands `captions` to one pair per caption.
+# The shard sample (WebDataset), defined here once: KEY.jpg the image, KEY.txt the first caption,
+# KEY.json the fields of `ShardSample` below (shards/README.md documents them). Every writer builds
+# its members with `sample_members`, every reader parses them with `read_sample`, and the manifest
+# row comes from `ShardSample.manifest_row`; nothing else spells the layout out.
 SHARD_IMAGE_EXT = "jpg"
 SHARD_TEXT_EXT = "txt"
 SHARD_META_EXT = "json"
+SHARD_EXTS = (SHARD_IMAGE_EXT, SHARD_META_EXT, SHARD_TEXT_EXT)   # tar member order: sorted by extension
 SHARD_META_FIELDS = (
     "key", "captions", "attrs", "attr_source", "prompt", "person_id", "image_id", "split",
     "source", "scores", "provenance",
 )
 SPLITS = ("train", "val", "test")
+
+
+class SampleError(ValueError):
+    """A shard sample that cannot be read (a member missing, damaged JSON, a wrong key)."""
+
+
+def _labels(values) -> tuple[int, ...] | None:
+    return None if values is None else tuple(int(v) for v in values)
+
+
+@dataclass(frozen=True)
+class ShardSample:
+    """One sample of a shard: the image bytes and the KEY.json fields.
+
+    `image` may stay empty while a writer has not read the source image yet. `pa100k_attrs` (the
+    26 PA-100K labels, 1 = present) is written to KEY.json only when set.
+    """
+    key: str
+    split: str
+    source: str
+    captions: tuple[str, ...] = ()
+    person_id: str = ""            # "" = the key (generated images are each their own person)
+    image_id: str = ""             # "" = the key
+    attrs: tuple[int, ...] | None = None
+    attr_source: str | None = None
+    prompt: str | None = None
+    scores: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    pa100k_attrs: tuple[int, ...] | None = None
+    image: bytes = field(default=b"", repr=False)
+
+    def __post_init__(self) -> None:
+        # normalised once, so equal samples compare equal and encode to equal bytes
+        object.__setattr__(self, "captions", tuple(self.captions))
+        object.__setattr__(self, "person_id", str(self.person_id or self.key))
+        object.__setattr__(self, "image_id", str(self.image_id or self.key))
+        object.__setattr__(self, "attrs", _labels(self.attrs))
+        object.__setattr__(self, "pa100k_attrs", _labels(self.pa100k_attrs))
+
+    @property
+    def caption(self) -> str:
+        """The first caption ("" when there is none, as for PA-100K)."""
+        return self.captions[0] if self.captions else ""
+
+    def meta(self) -> dict:
+        """The KEY.json object."""
+        meta = {name: getattr(self, name) for name in SHARD_META_FIELDS}
+        meta["captions"], meta["attrs"] = list(self.captions), _list(self.attrs)
+        if self.pa100k_attrs is not None:
+            meta["pa100k_attrs"] = list(self.pa100k_attrs)
+        return meta
+
+    def meta_json(self) -> bytes:
+        return json.dumps(self.meta(), sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+    def manifest_row(self, shard: str, width: int, height: int) -> dict:
+        """This sample's row of manifest.parquet (SHARD_MANIFEST_SCHEMA)."""
+        return {"key": self.key, "shard": shard, "split": self.split, "caption": self.caption,
+                "captions": list(self.captions), "attrs": _list(self.attrs), "person_id": self.person_id,
+                "image_id": self.image_id, "source": self.source, "width": width, "height": height,
+                "pa100k_attrs": _list(self.pa100k_attrs)}
+
+
+def _list(values) -> list | None:
+    return None if values is None else list(values)
+
+
+def sample_members(sample: ShardSample, image: bytes | None = None) -> dict[str, bytes]:
+    """The tar members of a sample, name -> bytes, in tar order; `image` replaces `sample.image`."""
+    data = sample.image if image is None else image
+    if not data:
+        raise SampleError(f"sample {sample.key} has no image bytes")
+    if not is_valid_key(sample.key):
+        raise SampleError(f"sample key {sample.key!r} is not a valid key (letters, digits, _ and - only)")
+    return {f"{sample.key}.{SHARD_IMAGE_EXT}": data, f"{sample.key}.{SHARD_META_EXT}": sample.meta_json(),
+            f"{sample.key}.{SHARD_TEXT_EXT}": sample.caption.encode("utf-8")}
+
+
+def read_sample(files: Mapping[str, bytes]) -> ShardSample:
+    """A sample from its WebDataset members: extension -> bytes, plus `__key__` when known.
+
+    Fields missing from KEY.json (shards of older builds) take the dataclass defaults; the split
+    defaults to train. Raises `SampleError` naming the key and what is wrong.
+    """
+    key = files.get("__key__")
+    raw, image = files.get(SHARD_META_EXT), files.get(SHARD_IMAGE_EXT)
+    if raw is None or image is None:
+        lacking = SHARD_META_EXT if raw is None else SHARD_IMAGE_EXT
+        raise SampleError(f"sample {key} lacks its .{lacking} member")
+    try:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SampleError(f"sample {key} has a damaged .{SHARD_META_EXT} ({err})") from None
+    if not isinstance(meta, dict) or (key is not None and meta.get("key", key) != key):
+        found = meta.get("key") if isinstance(meta, dict) else type(meta).__name__
+        raise SampleError(f"sample {key} has key {found!r} in its .{SHARD_META_EXT}")
+    try:
+        return ShardSample(
+            key=str(meta.get("key", key)), split=meta.get("split") or "train", source=meta.get("source") or "",
+            captions=meta.get("captions") or (), person_id=meta.get("person_id") or "",
+            image_id=meta.get("image_id") or "", attrs=meta.get("attrs"), attr_source=meta.get("attr_source"),
+            prompt=meta.get("prompt"), scores=meta.get("scores") or {}, provenance=meta.get("provenance") or {},
+            pa100k_attrs=meta.get("pa100k_attrs"), image=image)
+    except (TypeError, ValueError) as err:
+        raise SampleError(f"sample {key} has a malformed .{SHARD_META_EXT} ({err})") from None
+
 
 # ---------------------------------------------------------------------------------------------
 # Manifest schemas. Each stage writes its own parquet parts holding `key` plus the columns it

@@ -24,38 +24,26 @@ import torch
 from PIL import Image
 
 from aptm_train.data.collate import Collate
-from aptm_train.data.pipeline import PairStream, batches, iter_split, make_loader, make_spec
-from aptm_train.data.shards import open_shards
+from aptm_train.data.pipeline import PairStream, batches, make_loader, make_spec
+from aptm_train.data.shards import iter_split, open_shards
 from aptm_train.data.transforms import train_transform
 
 
 def synth_shards(folder: Path, n: int, per_tar: int = 256) -> Path:
-    """Person-sized JPEGs (384x128) with one caption each, written as shards + manifest."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    import webdataset as wds
+    """Person-sized JPEGs (384x128) with one caption each, written by the shard writer."""
+    from mals_gen.contract import ShardSample
+    from mals_gen.shard.dataset import Sample, write_dataset
+    from mals_gen.shard.images import ImageSpec
 
-    from mals_gen.contract import SHARD_MANIFEST_SCHEMA
-
-    rows, sizes = [], {}
     rng = np.random.default_rng(0)
-    for t, start in enumerate(range(0, n, per_tar)):
-        name = f"{t:06d}.tar"
-        with wds.TarWriter(str(folder / name)) as sink:
-            for i in range(start, min(n, start + per_tar)):
-                img = (rng.integers(0, 255, (48, 16, 3))).astype(np.uint8).repeat(8, 0).repeat(8, 1)
-                buf = io.BytesIO()
-                Image.fromarray(img).save(buf, format="JPEG", quality=90)
-                key, caption = f"b_{i:09d}", f"a person number {i} wearing a blue shirt and black pants"
-                meta = {"key": key, "captions": [caption], "attrs": None, "person_id": key, "split": "train",
-                        "source": "mals-sketch"}
-                sink.write({"__key__": key, "jpg": buf.getvalue(), "txt": caption, "json": json.dumps(meta).encode()})
-                rows.append({"key": key, "shard": name, "split": "train", "caption": caption,
-                             "captions": [caption], "attrs": None, "person_id": key, "image_id": key,
-                             "source": "mals-sketch", "width": 128, "height": 384})
-        sizes[name] = min(n, start + per_tar) - start
-    pq.write_table(pa.Table.from_pylist(rows, schema=SHARD_MANIFEST_SCHEMA), folder / "manifest.parquet")
-    (folder / "sizes.json").write_text(json.dumps(sizes))
+    samples = []
+    for i in range(n):
+        img = (rng.integers(0, 255, (48, 16, 3))).astype(np.uint8).repeat(8, 0).repeat(8, 1)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=90)
+        samples.append(Sample(ShardSample(key=f"b_{i:09d}", split="train", source="mals-sketch", image=buf.getvalue(),
+                                          captions=[f"a person number {i} wearing a blue shirt and black pants"])))
+    write_dataset(samples, folder, spec=ImageSpec(crop=False, height=None), samples_per_shard=per_tar, progress=False)
     return folder
 
 
@@ -80,10 +68,10 @@ class LooseFiles(torch.utils.data.Dataset):
 def export_loose(shards, folder: Path) -> Path:
     records = []
     for s in iter_split(shards, "train"):
-        path = folder / f"{s['key']}.jpg"
-        path.write_bytes(s["jpg"])
-        for caption in s["meta"].get("captions") or []:
-            records.append({"image": path.name, "caption": caption, "key": s["key"]})
+        path = folder / f"{s.key}.jpg"
+        path.write_bytes(s.image)
+        for caption in s.captions:
+            records.append({"image": path.name, "caption": caption, "key": s.key})
     ann = folder / "train.json"
     ann.write_text(json.dumps(records))
     return ann
@@ -120,7 +108,7 @@ def main() -> None:
         shards = open_shards(folder)
         (tmp / "loose").mkdir()
         ann = export_loose(shards, tmp / "loose")
-        stream = PairStream(make_spec(shards, "train", num_workers=args.workers, shuffle_buffer=1000), transform)
+        stream = PairStream(make_spec(shards, "train", num_workers=args.workers), transform)
         n_s, t_s = timed(batches(iter(make_loader(stream)), args.batch_size, collate))
         loader = torch.utils.data.DataLoader(LooseFiles(ann, transform), batch_size=args.batch_size, shuffle=True,
                                              num_workers=args.workers, collate_fn=collate)

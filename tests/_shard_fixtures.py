@@ -6,12 +6,13 @@ generate, caption, attrs or filter stages.
 from __future__ import annotations
 
 import io
+import tarfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from mals_gen.contract import NUM_MALS_ATTRIBUTES
+from mals_gen.contract import NUM_MALS_ATTRIBUTES, ShardSample, read_sample
 
 from ._run_fixtures import write_run
 
@@ -26,6 +27,16 @@ def jpeg_bytes(seed: int, size=(96, 48), quality: int = 90) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
+
+
+def tar_samples(tar: Path) -> list[ShardSample]:
+    """The samples of one shard tar in tar order, read back with the contract's reader."""
+    found: dict[str, dict] = {}
+    with tarfile.open(tar) as tf:
+        for m in tf.getmembers():
+            key, _, ext = m.name.partition(".")
+            found.setdefault(key, {"__key__": key})[ext] = tf.extractfile(m).read()
+    return [read_sample(files) for files in found.values()]
 
 
 def build_run(run: Path, n: int = 30, part_size: int = 10, *, failed=(), filtered=(), with_attrs=True,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +11,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mals_gen.cli import app
+from mals_gen.contract import ShardSample
 from mals_gen.errors import UserError
 from mals_gen.importers.common import import_dataset
 from mals_gen.shard.verify import verify_shards
 
-from ._shard_fixtures import jpeg_bytes
+from ._shard_fixtures import jpeg_bytes, tar_samples
 
 
 def _image(path: Path, seed: int) -> None:
@@ -27,14 +27,9 @@ def _image(path: Path, seed: int) -> None:
         path.write_bytes(jpeg_bytes(seed))
 
 
-def _samples(out: Path) -> dict[str, dict]:
-    found = {}
-    for tar in sorted(out.glob("*.tar")):
-        with tarfile.open(tar) as tf:
-            for m in tf.getmembers():
-                key, _, ext = m.name.partition(".")
-                found.setdefault(key, {})[ext] = tf.extractfile(m).read()
-    return found
+def _samples(out: Path) -> dict[str, ShardSample]:
+    """Every sample of a shard folder, read back with the contract's reader."""
+    return {s.key: s for tar in sorted(out.glob("*.tar")) for s in tar_samples(tar)}
 
 
 def _run(kind, root, out, **kw):
@@ -62,11 +57,11 @@ def test_cuhk_pedes(tmp_path):
     assert summary.samples == 3 and summary.reencoded == 1  # only the PNG is re-encoded
     assert verify_shards(tmp_path / "out") == []
     samples = _samples(tmp_path / "out")
-    meta = json.loads(samples["cuhk-pedes_cam_a_001_45_jpg"]["json"])
-    assert meta["captions"] == ["A man in jeans.", "He wears a cap.", "Third caption."]
-    assert (meta["split"], meta["person_id"], meta["image_id"]) == ("val", "cuhk-pedes:2", "cam_a/001_45.jpg")
-    assert samples["cuhk-pedes_cam_a_001_45_jpg"]["jpg"] == (tmp_path / "cuhk/imgs/cam_a/001_45.jpg").read_bytes()
-    png = Image.open(io.BytesIO(samples["cuhk-pedes_CUHK01_0363004_png"]["jpg"]))
+    s = samples["cuhk-pedes_cam_a_001_45_jpg"]
+    assert s.captions == ("A man in jeans.", "He wears a cap.", "Third caption.")
+    assert (s.split, s.person_id, s.image_id) == ("val", "cuhk-pedes:2", "cam_a/001_45.jpg")
+    assert s.image == (tmp_path / "cuhk/imgs/cam_a/001_45.jpg").read_bytes()
+    png = Image.open(io.BytesIO(samples["cuhk-pedes_CUHK01_0363004_png"].image))
     assert png.format == "JPEG" and png.size == (40, 100)
     assert json.loads((tmp_path / "out" / "splits.json").read_text()) == {
         "train": ["000000.tar"], "val": ["000001.tar"], "test": ["000002.tar"]}
@@ -85,9 +80,9 @@ def test_icfg_accepts_both_names_and_split_field_rules(tmp_path):
                {"split": "test", "captions": ["A woman in white."], "file_path": "train/0002/0002_001.jpg", "id": 8}]
     write_cuhk(tmp_path / "icfg", "ICFG_PEDES.json", records)
     _run("icfg-pedes", tmp_path / "icfg", tmp_path / "out")
-    metas = {k: json.loads(v["json"]) for k, v in _samples(tmp_path / "out").items()}
-    assert metas["icfg-pedes_test_0001_0001_001_jpg"]["split"] == "train"
-    assert metas["icfg-pedes_train_0002_0002_001_jpg"]["split"] == "test"
+    samples = _samples(tmp_path / "out")
+    assert samples["icfg-pedes_test_0001_0001_001_jpg"].split == "train"
+    assert samples["icfg-pedes_train_0002_0002_001_jpg"].split == "test"
     (tmp_path / "icfg" / "ICFG_PEDES.json").rename(tmp_path / "icfg" / "ICFG-PEDES.json")
     assert _run("icfg-pedes", tmp_path / "icfg", tmp_path / "out2").samples == 2
 
@@ -160,13 +155,12 @@ def test_pa100k(tmp_path):
     write_pa100k(tmp_path / "pa")
     summary = _run("pa100k", tmp_path / "pa", tmp_path / "out")
     assert summary.samples == 7 and summary.split_counts == {"train": 3, "val": 2, "test": 2}
-    samples = _samples(tmp_path / "out")
-    meta = json.loads(samples["pa100k_000004_jpg"]["json"])
+    s = _samples(tmp_path / "out")["pa100k_000004_jpg"]
     from scipy.io import loadmat
 
     mat = loadmat(tmp_path / "pa" / "annotation.mat")
-    assert meta["pa100k_attrs"] == mat["val_label"][0].tolist() and meta["attrs"] is None
-    assert meta["split"] == "val" and meta["captions"] == [] and samples["pa100k_000004_jpg"]["txt"] == b""
+    assert list(s.pa100k_attrs) == mat["val_label"][0].tolist() and s.attrs is None
+    assert s.split == "val" and s.captions == () and s.caption == ""
     assert verify_shards(tmp_path / "out") == []
 
 
@@ -201,9 +195,9 @@ def write_mals(root: Path, files: int = 2, per_file: int = 3) -> None:
 def test_mals_json_folder_and_single_file(tmp_path):
     write_mals(tmp_path / "m")
     assert _run("mals-json", tmp_path / "m", tmp_path / "out").samples == 6
-    meta = json.loads(_samples(tmp_path / "out")["mals_gene_crop_c_g_a_1_2_jpg"]["json"])
-    assert meta["attrs"] == [(2 + j) % 3 - 1 for j in range(27)] and meta["attr_source"] == "dataset"
-    assert meta["person_id"] == "mals:c_g_a_1_2" and meta["split"] == "train"
+    s = _samples(tmp_path / "out")["mals_gene_crop_c_g_a_1_2_jpg"]
+    assert list(s.attrs) == [(2 + j) % 3 - 1 for j in range(27)] and s.attr_source == "dataset"
+    assert s.person_id == "mals:c_g_a_1_2" and s.split == "train"
     assert _run("mals-json", tmp_path / "m" / "g_c_g_a_0_attrs.json", tmp_path / "out1").samples == 3
 
 
@@ -228,8 +222,8 @@ def test_aptm_processed_files_merge_captions(tmp_path):
     (root / "cuhk_test.json").write_text(json.dumps([{"image": "imgs/2.jpg", "caption": ["x", "y"], "image_id": 5}]))
     summary = _run("aptm-json", root, tmp_path / "out")
     assert summary.split_counts == {"train": 2, "val": 0, "test": 1}
-    meta = json.loads(_samples(tmp_path / "out")["aptm-cuhk_imgs_0_jpg"]["json"])
-    assert meta["captions"] == ["first", "second"] and meta["person_id"] == "aptm-cuhk:0"
+    s = _samples(tmp_path / "out")["aptm-cuhk_imgs_0_jpg"]
+    assert s.captions == ("first", "second") and s.person_id == "aptm-cuhk:0"
     (root / "cuhk_test.json").write_text('[{"image": "imgs/2.jpg", "caption": ["x"')
     with pytest.raises(UserError, match="cuhk_test.json: invalid JSON"):
         _run("aptm-json", root, tmp_path / "out2")

@@ -16,7 +16,7 @@ from mals_gen.errors import UserError
 from mals_gen.shard.split import SplitFractions, parse_fractions, split_of
 from mals_gen.shard.writer import ShardConfig, run_shard
 
-from ._shard_fixtures import build_run, jpeg_bytes
+from ._shard_fixtures import build_run, jpeg_bytes, tar_samples
 
 FAILED, FILTERED = {3}, {5, 6}
 
@@ -78,8 +78,7 @@ def test_tar_members_have_fixed_metadata_and_no_split_is_mixed(built):
             with tarfile.open(out / name) as tf:
                 members = tf.getmembers()
                 assert {(m.mtime, m.uid, m.gid, m.uname, m.mode) for m in members} == {(0, 0, 0, "mals", 0o644)}
-                metas = [json.load(tf.extractfile(m)) for m in members if m.name.endswith(".json")]
-                assert {m["split"] for m in metas} == {split}
+            assert {s.split for s in tar_samples(out / name)} == {split}
     text = (out / "README.md").read_text()
     assert "27 samples" in text and "upper_black" in text and "samples_per_shard: 8" in text
 
@@ -111,8 +110,7 @@ def test_passthrough_copies_jpeg_bytes_untouched(built, tmp_path):
     out = tmp_path / "native"
     summary = run_shard(run, out, ShardConfig(resize=False, crop=False, workers=1), progress=False, echo=None)
     assert summary.totals["reencoded"] == 0
-    with tarfile.open(out / "000000.tar") as tf:
-        data = tf.extractfile("t_000000000.jpg").read()
+    data = tar_samples(out / "000000.tar")[0].image
     assert data == jpeg_bytes(0)
     assert Image.open(io.BytesIO(data)).size == (48, 96)
 
@@ -143,9 +141,8 @@ def test_cli_shard(tmp_path):
                                       "--no-resize", "--workers", "1", "--split", "train=1", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "sizes.json").read_text()) == {"000000.tar": 5, "000001.tar": 5, "000002.tar": 2}
-    with tarfile.open(out / "000000.tar") as tf:
-        meta = json.loads(tf.extractfile("t_000000000.json").read())
-    assert meta["attrs"] is None and meta["split"] == "train" and meta["scores"] == {}
+    first = tar_samples(out / "000000.tar")[0]
+    assert first.key == "t_000000000" and first.attrs is None and first.split == "train" and first.scores == {}
 
 
 def test_fast_paths_agree_with_tarfile_and_pil(tmp_path):

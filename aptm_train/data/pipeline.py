@@ -1,22 +1,35 @@
 """The streaming training loader: a WebDataset pipeline that is exact, shuffled and resumable.
 
 Stages (a readable list, as in open_clip's loader), run in each DataLoader worker:
-  tar list (this worker's share)  ->  tar samples  ->  split filter  ->  shuffle buffer (raw bytes,
-  before any decoding)  ->  one pair per caption, keep this rank's pairs  ->  skip (resume)
-  ->  decode + augment (seeded per pair)
+  (pass, tar) list (this worker's share)  ->  tar samples (`shards.read_tar`)  ->  select: this
+  split, this pass's captions, this rank's pairs  ->  shuffle buffer (raw bytes, before any
+  decoding)  ->  training pairs  ->  skip (resume)  ->  decode + augment (seeded per pair)
 The main process batches and collates (`batches`), so a rank has one short batch per epoch at most.
+Only the split's tars are read (`ShardSet.split_tars`).
+
+Batches are built to look like the original's full random shuffle of all (image, caption) pairs:
+* Captions spread over the epoch: an epoch is K passes over the split (K = captions per image on
+  average, rounded: 2 for CUHK-PEDES, 1 for MALS), and pass k trains caption j of every image with
+  j mod K = k, so an image's captions sit about 1/K of an epoch apart instead of back to back.
+  Each image is read K times per epoch, about once per pair, as the original's map-style loader.
+* A two-level shuffle: every pass deals the split's tars to workers in a fresh seeded order, then a
+  buffer shuffles the samples, sized from the data (`auto_buffer`): a worker's whole share of a
+  pass when SHUFFLE_BUFFER_BYTES per rank hold it, so data stored by person (CUHK-PEDES) does not
+  give same-person batches. `shuffle_buffer > 0` fixes the size instead. The buffer is emptied at
+  the end of each pass. `tests/test_batch_mix.py` and `scripts/bench_batch_mix.py` measure the share
+  of samples whose twin caption / same person is in the batch against a full shuffle.
 
 Splitting happens inside the pipeline, so the loader is never handed to `accelerator.prepare`:
-* mode "exact" (default): every rank lists every tar. Each pair of the split has a stable number p
-  (tar order, sample order = manifest order, caption order; `ShardSet.pair_layout`); in epoch e,
-  q = (p + e) mod P, and rank r trains on the pairs with q mod world = r among q < world *
-  floor(P / world). Every rank gets the same number of pairs, so batch counts and the last batch's
-  size agree across ranks (the ITC all-gather needs equal sizes) and every pair is trained on
-  exactly once per epoch, except P mod world pairs (< world) held back, a different few each epoch.
-  DataLoader workers split the tar list (shuffled per epoch, the same on every rank).
-* mode "resampled" (multi-node scale): each rank and worker draws tars with replacement from its
-  own seeded generator and stops after its share of floor(P / world) pairs; no rank reads the tars
-  it does not train on, and coverage is exact only in expectation.
+* mode "exact" (default): every rank lists every tar of the split. Each pair of the split has a
+  stable number p (tar order, sample order = manifest order, caption order; `ShardSet.pair_layout`);
+  in epoch e, q = (p + e) mod P, and rank r trains on the pairs with q mod world = r among q < world
+  * floor(P / world). Every rank gets the same number of pairs, so batch counts and the last
+  batch's size agree across ranks (the ITC all-gather needs equal sizes) and every pair is trained
+  on exactly once per epoch, except P mod world pairs (< world) held back, a different few each
+  epoch. DataLoader workers split each pass's tar list (the same order on every rank).
+* mode "resampled" (multi-node scale): each rank and worker draws (tar, pass) with replacement from
+  its own seeded generator and stops after its share of floor(P / world) pairs; no rank reads the
+  tars it does not train on, and coverage is exact only in expectation.
 
 Resume: each pair carries the logical worker that made it and the trainer counts pairs per
 worker. A resumed epoch rebuilds the same streams, skips each worker's consumed pairs before
@@ -27,11 +40,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
+import os
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 import webdataset as wds
 from PIL import Image
@@ -39,7 +53,10 @@ from torch.utils.data import DataLoader, get_worker_info
 
 from mals_gen.errors import UserError
 
-from .shards import ShardSet
+from .shards import ShardSet, read_tar, to_sample
+
+#: Raw sample bytes the shuffle buffers of one rank may hold (split between its workers).
+SHUFFLE_BUFFER_BYTES = 1 << 30
 
 
 def stable_int(*parts) -> int:
@@ -60,7 +77,8 @@ class StreamSpec:
     num_workers: int = 0
     seed: int = 0
     epoch: int = 0
-    shuffle_buffer: int = 1000
+    shuffle_buffer: int = 1000   # samples per worker's buffer (make_spec sizes it from the data)
+    passes: int = 1         # K: pass k trains caption j of each image with j mod K = k
     mode: str = "exact"     # "exact" | "resampled"
     skip: tuple[int, ...] = ()   # per logical worker: pairs already consumed this epoch
     rotation: int = 0       # physical worker p plays logical worker (p + rotation) % workers
@@ -86,53 +104,94 @@ class StreamSpec:
         return q < self.world * self.pairs_per_rank and q % self.world == self.rank
 
 
-def make_spec(shards: ShardSet, split: str, **kwargs) -> StreamSpec:
+def make_spec(shards: ShardSet, split: str, *, shuffle_buffer: int = 0, **kwargs) -> StreamSpec:
+    """The stream of `split`: its tars only; `shuffle_buffer` <= 0 sizes the buffer from the data."""
     layout, total = shards.pair_layout(split)
-    return StreamSpec(tars=shards.tars, split=split, layout=layout, total_pairs=total, **kwargs)
+    samples = shards.counts(split).samples
+    passes = max(1, round(total / samples)) if samples else 1
+    spec = StreamSpec(tars=shards.split_tars(split), split=split, layout=layout, total_pairs=total,
+                      passes=passes, **kwargs)
+    if shuffle_buffer <= 0:
+        shuffle_buffer = auto_buffer(spec, samples)
+    return replace(spec, shuffle_buffer=shuffle_buffer)
+
+
+def auto_buffer(spec: StreamSpec, samples: int) -> int:
+    """Samples per worker's buffer: all the pairs a rank trains on (so a pass is fully shuffled),
+    at most SHUFFLE_BUFFER_BYTES per rank at the split's mean sample size on disk."""
+    per_sample = sum(os.path.getsize(t) for t in spec.tars) / max(1, samples)
+    fits = int(SHUFFLE_BUFFER_BYTES // (spec.workers * max(1.0, per_sample)))
+    return max(1, min(spec.pairs_per_rank + 1, fits))
 
 
 # ----------------------------------------------------------------------------------------------
 # Stages. Each takes the previous stage's iterator and yields dicts.
 
 def shard_urls(spec: StreamSpec, worker: int) -> Iterator[dict]:
+    """(tar, pass) items of this worker: each pass deals the tars in a fresh order (the same on every rank)."""
     if spec.mode == "resampled":
         rng = random.Random(stable_int("resample", spec.seed, spec.epoch, spec.rank, worker))
         while True:
-            yield {"url": rng.choice(spec.tars)}
-    order = list(spec.tars)
-    random.Random(stable_int("tars", spec.seed, spec.epoch)).shuffle(order)  # same on every rank
-    for url in order[worker::spec.workers]:
-        yield {"url": url}
+            yield {"url": rng.choice(spec.tars), "pass": rng.randrange(spec.passes)}
+    for k in range(spec.passes):
+        # a tar whose samples all have k captions or fewer has nothing for pass k
+        order = [t for t in spec.tars if len(spec.layout[t]) > 1 and np.diff(spec.layout[t]).max() > k]
+        random.Random(stable_int("tars", spec.seed, spec.epoch, k)).shuffle(order)
+        for url in order[worker::spec.workers]:
+            yield {"url": url, "pass": k}
+
+
+def tar_samples(urls: Iterator[dict]) -> Iterator[dict]:
+    """The raw samples of each listed tar, tagged with the pass and which read of a tar they come from."""
+    for n, item in enumerate(urls):
+        for files in read_tar(item["url"]):
+            files["__pass__"], files["__read__"] = item["pass"], n
+            yield files
 
 
 def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
-    """Keep this split's samples and give each its first pair number (from the manifest's layout)."""
-    url, index = None, 0
-    for sample in samples:
-        if sample["__url__"] != url:
-            url, index = sample["__url__"], 0
-        meta = json.loads(sample["json"])
-        if meta.get("split", "train") != spec.split:
+    """This split's samples -> the (sample, caption) items of the pass, in exact mode this rank's only.
+
+    Each sample's first pair number comes from the manifest's layout, checked against the tar."""
+    read, index = None, 0
+    for files in samples:
+        if files["__read__"] != read:
+            read, index = files["__read__"], 0
+        sample = to_sample(files)
+        if sample.split != spec.split:
             continue
-        # resampled mode may read one tar twice in a row, so it numbers nothing (it needs no numbers)
-        offsets = spec.layout.get(url) if spec.mode == "exact" else None
-        n_captions = max(1, len(meta.get("captions") or []))
-        if offsets is not None:
-            if index + 1 >= len(offsets) or offsets[index + 1] - offsets[index] != n_captions:
-                raise UserError(f"{url}: sample {sample['__key__']} does not match manifest.parquet "
-                                "(order or caption count); the folder mixes two builds, rebuild it")
-            first = int(offsets[index])
-        else:
-            first = -1
+        n_pairs = max(1, len(sample.captions))
+        first = _first_pair(spec, files, index, n_pairs)
         index += 1
-        yield {"key": sample["__key__"], "jpg": sample["jpg"], "meta": meta, "first_pair": first}
+        round_ = files["__pass__"] if spec.mode == "exact" else 0
+        for j in range(files["__pass__"], n_pairs, spec.passes):
+            if spec.mode == "exact" and not spec.owns(first + j):
+                continue
+            yield {"sample": sample, "caption_index": j, "round": round_}
 
 
-def shuffle(samples: Iterator[dict], bufsize: int, rng: random.Random) -> Iterator[dict]:
-    """Buffer shuffle on raw samples: fill the buffer, then emit a random element per arrival."""
+def _first_pair(spec: StreamSpec, files: dict, index: int, n_pairs: int) -> int:
+    # resampled mode numbers nothing (it needs no numbers)
+    offsets = spec.layout.get(files["__url__"]) if spec.mode == "exact" else None
+    if offsets is None:
+        return -1
+    if index + 1 >= len(offsets) or offsets[index + 1] - offsets[index] != n_pairs:
+        raise UserError(f"{files['__url__']}: sample {files['__key__']} does not match manifest.parquet "
+                        "(order or caption count); the folder mixes two builds, rebuild it")
+    return int(offsets[index])
+
+
+def shuffle(items: Iterator[dict], bufsize: int, rng: random.Random) -> Iterator[dict]:
+    """Buffer shuffle on raw samples: fill the buffer, then emit a random element per arrival; the
+    buffer is emptied (shuffled) whenever the round (the pass, in exact mode) changes."""
     buf: list[dict] = []
-    for sample in samples:
-        buf.append(sample)
+    current = None
+    for item in items:
+        if item["round"] != current:
+            rng.shuffle(buf)
+            yield from buf
+            buf, current = [], item["round"]
+        buf.append(item)
         if len(buf) >= bufsize:
             i = rng.randrange(len(buf))
             buf[i], buf[-1] = buf[-1], buf[i]
@@ -141,19 +200,14 @@ def shuffle(samples: Iterator[dict], bufsize: int, rng: random.Random) -> Iterat
     yield from buf
 
 
-def to_pairs(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
-    """One training pair per caption; in exact mode only this rank's pairs (images not decoded yet)."""
-    for s in samples:
-        meta = s["meta"]
-        captions = meta.get("captions") or [meta.get("caption", "")]
-        ident = s["key"] if spec.id_by == "image" else str(meta.get("person_id") or s["key"])
-        for j, caption in enumerate(captions):
-            if spec.mode == "exact" and not spec.owns(s["first_pair"] + j):
-                continue
-            yield {"key": s["key"], "jpg": s["jpg"], "caption": caption, "caption_index": j,
-                   "attrs": meta.get(spec.attrs_field), "person_id": stable_int("id", ident),
-                   "source": meta.get("source", ""),
-                   "seed": stable_int("pair", spec.seed, spec.epoch, s["key"], j)}
+def to_pairs(items: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
+    """(sample, caption) items -> training pairs (images not decoded yet)."""
+    for item in items:
+        s, j = item["sample"], item["caption_index"]
+        ident = s.key if spec.id_by == "image" else s.person_id
+        yield {"key": s.key, "image": s.image, "caption": s.captions[j] if s.captions else "", "caption_index": j,
+               "attrs": getattr(s, spec.attrs_field), "person_id": stable_int("id", ident), "source": s.source,
+               "seed": stable_int("pair", spec.seed, spec.epoch, s.key, j)}
 
 
 def decode(pairs: Iterator[dict], image_fn: Callable, text_fn: Callable | None, worker: int) -> Iterator[dict]:
@@ -161,9 +215,9 @@ def decode(pairs: Iterator[dict], image_fn: Callable, text_fn: Callable | None, 
     for p in pairs:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(p["seed"] % 2**63)
-            with Image.open(io.BytesIO(p["jpg"])) as img:
+            with Image.open(io.BytesIO(p["image"])) as img:
                 p["pixels"] = image_fn(img.convert("RGB"))      # (3, H, W)
-        del p["jpg"]
+        del p["image"]
         if text_fn is not None:
             p["eda_caption"] = text_fn(p["caption"], random.Random(p["seed"]))
         p["worker"] = worker
@@ -199,7 +253,7 @@ class PairStream(torch.utils.data.IterableDataset):
         shuffle_rng = random.Random(stable_int("shuffle", spec.seed, spec.epoch, spec.rank, worker))
         pipeline = wds.DataPipeline(
             lambda: shard_urls(spec, worker),
-            wds.tarfile_to_samples(),
+            tar_samples,
             lambda it: select(it, spec),
             lambda it: shuffle(it, spec.shuffle_buffer, shuffle_rng),
             lambda it: to_pairs(it, spec),
@@ -227,10 +281,3 @@ def batches(pairs: Iterator[dict], size: int, collate: Callable) -> Iterator[dic
             buf = []
     if buf:
         yield collate(buf)
-
-
-def iter_split(shards: ShardSet, split: str) -> Iterator[dict]:
-    """Every sample of a split in tar order, undecoded (validation, evaluation, benchmarks)."""
-    spec = StreamSpec(tars=shards.tars, split=split, layout={}, total_pairs=0)
-    yield from wds.DataPipeline(lambda: ({"url": u} for u in shards.tars), wds.tarfile_to_samples(),
-                                lambda it: select(it, spec))

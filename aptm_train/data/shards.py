@@ -1,23 +1,31 @@
-"""A shard folder: its tars, `sizes.json`, `manifest.parquet`, and the counts an epoch is built from.
+"""A shard folder: its tars, `sizes.json`, `splits.json`, `manifest.parquet`, and reading a split.
 
 The manifest (SHARD_MANIFEST_SCHEMA) is the source of truth for what a split holds: the number of
 samples and training pairs (one pair per caption) of each split, and, per tar, how many of its
 samples belong to a split. The streaming loader uses the per-tar counts to give every sample of
 a split a stable global index (tar order, then order inside the tar), which is how samples are
 dealt to processes exactly once per epoch. The shard writer writes a tar's samples in manifest
-order; `sizes.json` (samples per tar) is cross-checked against the manifest.
+order; `sizes.json` (samples per tar) and `splits.json` (tars per split) are cross-checked against
+the manifest.
+
+Shards never mix splits, so every reader opens only its split's tars (`ShardSet.split_tars`):
+validation reads the val tars, evaluation the test tars. Folders without `splits.json` (older
+builds, hand-made tars) take the tars the manifest names for the split, and readers still drop
+any other split's sample. `read_tar` is the one place a shard tar is opened.
 """
 from __future__ import annotations
 
 import json
+import tarfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mals_gen.contract import SPLITS
+from mals_gen.contract import SPLITS, SampleError, ShardSample, read_sample
 from mals_gen.errors import UserError
 
 # Per-dataset mean / std (RGB) from spec/method.md "Inputs", keyed by the name used in `source`.
@@ -56,6 +64,11 @@ class ShardSet:
     folder: Path
     tars: tuple[str, ...]          # absolute paths, sorted
     manifest: pd.DataFrame
+    splits: dict                   # split -> tuple of absolute tar paths holding it (tar order)
+
+    def split_tars(self, split: str) -> tuple[str, ...]:
+        """The tars that hold `split`: the only ones a reader of that split opens."""
+        return self.splits.get(split, ())
 
     def counts(self, split: str) -> SplitCounts:
         rows = self.manifest[self.manifest["split"] == split]
@@ -73,7 +86,7 @@ class ShardSet:
         """
         rows = self.manifest[self.manifest["split"] == split]
         layout, total = {}, 0
-        for tar in self.tars:
+        for tar in self.split_tars(split):
             sub = rows[rows["shard"] == Path(tar).name]["captions"]
             counts = np.array([max(1, len(c)) if c is not None else 1 for c in sub], dtype=np.int64)
             layout[tar] = total + np.concatenate([[0], np.cumsum(counts)])
@@ -109,7 +122,70 @@ def open_shards(folder: str | Path) -> ShardSet:
     if unknown:
         raise UserError(f"{man_path}: unknown split value(s) {sorted(unknown)}; expected {SPLITS}")
     _check_sizes(folder, tars, manifest)
-    return ShardSet(folder, tars, manifest)
+    return ShardSet(folder, tars, manifest, _split_tars(folder, tars, manifest))
+
+
+def _split_tars(folder: Path, tars: tuple[str, ...], manifest: pd.DataFrame) -> dict:
+    """split -> its tars, from splits.json (checked against the manifest) or else from the manifest."""
+    by_name = {Path(t).name: t for t in tars}
+    held = {s: set(manifest.loc[manifest["split"] == s, "shard"]) for s in SPLITS}
+    path = folder / "splits.json"
+    if not path.is_file():
+        return {s: tuple(t for n, t in by_name.items() if n in held[s]) for s in SPLITS}
+    try:
+        listed = json.loads(path.read_text())
+        listed = {s: list(listed.get(s) or []) for s in SPLITS}
+    except (json.JSONDecodeError, AttributeError, TypeError) as err:
+        raise UserError(f"{path}: not a JSON object of split -> tar names ({err}); rebuild with `mals shard`, "
+                        "or delete it to take the splits from manifest.parquet") from None
+    for split in SPLITS:
+        absent = sorted(set(listed[split]) - set(by_name))
+        unlisted = sorted(held[split] - set(listed[split]))
+        if absent or unlisted:
+            what = f"names {absent[0]}, not in the folder" if absent else f"lacks {unlisted[0]}, which holds {split} samples"
+            raise UserError(f"{path}: {split} {what}; the folder mixes two builds, rebuild it")
+    return {s: tuple(by_name[n] for n in sorted(listed[s])) for s in SPLITS}
+
+
+def read_tar(path: str) -> Iterator[dict]:
+    """The samples of one shard tar in tar order, as WebDataset dicts (`__key__`, `__url__`, ext -> bytes).
+
+    The one function that opens shard tars: the training stream, validation, evaluation, search and
+    embedding all read through it."""
+    current: dict | None = None
+    try:
+        with tarfile.open(path, "r|") as tf:
+            for member in tf:
+                if not member.isfile():
+                    continue
+                key, _, ext = Path(member.name).name.partition(".")   # keys never contain a dot
+                if current is not None and current["__key__"] != key:
+                    yield current
+                    current = None
+                current = current or {"__key__": key, "__url__": path}
+                current[ext] = tf.extractfile(member).read()
+    except (tarfile.TarError, EOFError) as err:
+        raise UserError(f"{path}: unreadable shard ({err}); check it with `mals verify {Path(path).parent}` "
+                        "and rebuild the folder") from None
+    if current is not None:
+        yield current
+
+
+def to_sample(files: dict) -> ShardSample:
+    """`contract.read_sample` with the tar named in the one-line error."""
+    try:
+        return read_sample(files)
+    except SampleError as err:
+        raise UserError(f"{files.get('__url__')}: {err}; check it with `mals verify` and rebuild the folder") from None
+
+
+def iter_split(shards: ShardSet, split: str) -> Iterator[ShardSample]:
+    """Every sample of a split in tar order, undecoded, reading only the split's tars."""
+    for tar in shards.split_tars(split):
+        for files in read_tar(tar):
+            sample = to_sample(files)
+            if sample.split == split:       # a folder without splits.json may mix splits in a tar
+                yield sample
 
 
 def _check_sizes(folder: Path, tars: tuple[str, ...], manifest: pd.DataFrame) -> None:

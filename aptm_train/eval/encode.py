@@ -1,6 +1,6 @@
 """Batched encoding for evaluation and search: the test split read once, images and texts encoded.
 
-`read_and_encode_split` streams the split's tars exactly once: it keeps every sample's metadata
+`read_and_encode_split` streams the split's tars (only those) exactly once: it keeps every sample's metadata
 (key, person id, captions, attributes, optionally a small JPEG thumbnail for the HTML page) and
 encodes the images of the batches this process owns on the way (`Dist.owns`). Image features
 (N, E) and image tokens (N, T, Dv) are then gathered so every process holds the full gallery;
@@ -185,25 +185,25 @@ def read_and_encode_split(enc: Encoder, shards, split: str, *, thumbnails: bool 
                           ) -> tuple[SplitData, EncodedImages]:
     """Read `split` of a shard folder once: metadata of every sample + the encoded gallery."""
     from ..data.collate import clean_caption
-    from ..data.pipeline import iter_split
+    from ..data.shards import iter_split
 
     keys, pids, sources, captions, q_image, attrs, pa100k, thumbs = [], [], [], [], [], [], [], []
     has = {"attrs": False, "pa100k": False}
 
     def jpgs() -> Iterator[bytes]:
         for s in iter_split(shards, split):
-            meta, i = s["meta"], len(keys)
-            keys.append(s["key"])
-            pids.append(str(meta.get("person_id") or s["key"]))
-            sources.append(str(meta.get("source", "")))
-            for c in meta.get("captions") or []:
-                captions.append(clean_caption(c, sources[-1]))
+            i = len(keys)
+            keys.append(s.key)
+            pids.append(s.person_id)
+            sources.append(s.source)
+            for c in s.captions:
+                captions.append(clean_caption(c, s.source))
                 q_image.append(i)
-            has["attrs"] |= meta.get("attrs") is not None
-            has["pa100k"] |= meta.get("pa100k_attrs") is not None
-            attrs.append(_attr_row(meta.get("attrs"), NUM_MALS_ATTRIBUTES))
-            pa100k.append(_attr_row(meta.get("pa100k_attrs"), NUM_PA100K_ATTRIBUTES))
-            yield s["jpg"]
+            has["attrs"] |= s.attrs is not None
+            has["pa100k"] |= s.pa100k_attrs is not None
+            attrs.append(_attr_row(s.attrs, NUM_MALS_ATTRIBUTES))
+            pa100k.append(_attr_row(s.pa100k_attrs, NUM_PA100K_ATTRIBUTES))
+            yield s.image
 
     on_item = (lambda i, jpg: thumbs.append(_thumb(jpg))) if thumbnails else None
     total = shards.counts(split).samples

@@ -21,8 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mals_gen.contract import SHARD_IMAGE_EXT
 from mals_gen.errors import UserError
 from mals_gen.fsutil import atomic_path
+
+from ..data.shards import read_tar, to_sample
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 INDEX_FORMAT = "aptm-train-index/1"
@@ -54,9 +57,7 @@ def open_gallery(path: str | Path) -> Gallery:
         raise UserError(f"--gallery {root}: not a folder; pass a folder of images or a shard folder")
     tars = sorted(root.glob("*.tar"))
     if tars:
-        items = []
-        for tar in tars:
-            items += [f"{tar.name}/{key}" for key in _tar_keys(tar)]
+        items = _shard_items(root, tars)
         files = tuple(_stat(t, root) for t in tars)
         return Gallery(root, "shards", tuple(items), files)
     images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
@@ -67,9 +68,23 @@ def open_gallery(path: str | Path) -> Gallery:
     return Gallery(root, "folder", tuple(f[0] for f in files), files)
 
 
-def _tar_keys(tar: Path) -> list[str]:
-    with tarfile.open(tar) as tf:
-        return [m.name.rsplit(".", 1)[0] for m in tf.getmembers() if m.name.endswith(".jpg")]
+def _shard_items(root: Path, tars: list[Path]) -> list[str]:
+    """"TAR/KEY" of every sample in tar order: from manifest.parquet, else from the tars' headers."""
+    manifest = root / "manifest.parquet"
+    if manifest.is_file():
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(manifest, columns=["key", "shard"]).to_pydict()
+        by_tar: dict[str, list[str]] = {}
+        for key, shard in zip(table["key"], table["shard"]):
+            by_tar.setdefault(shard, []).append(f"{shard}/{key}")
+        return [item for tar in tars for item in by_tar.get(tar.name, [])]
+    items = []
+    for tar in tars:
+        with tarfile.open(tar) as tf:   # headers only: an uncompressed tar seeks over the data
+            items += [f"{tar.name}/{m.name.rsplit('.', 1)[0]}" for m in tf.getmembers()
+                      if m.name.endswith(f".{SHARD_IMAGE_EXT}")]
+    return items
 
 
 def iter_images(gallery: Gallery, wanted: set[int] | None = None) -> Iterator[tuple[int, bytes]]:
@@ -83,12 +98,10 @@ def iter_images(gallery: Gallery, wanted: set[int] | None = None) -> Iterator[tu
     tars = sorted({gallery.items[i].split("/", 1)[0] for i in wanted}) if wanted is not None else \
         [f[0] for f in gallery.files]
     for name in tars:
-        with tarfile.open(gallery.root / name) as tf:
-            for m in tf:
-                if m.name.endswith(".jpg"):
-                    i = position[f"{name}/{m.name.rsplit('.', 1)[0]}"]
-                    if wanted is None or i in wanted:
-                        yield i, tf.extractfile(m).read()
+        for files in read_tar(str(gallery.root / name)):
+            i = position.get(f"{name}/{files['__key__']}")
+            if i is not None and (wanted is None or i in wanted):
+                yield i, to_sample(files).image
 
 
 def load_images(gallery: Gallery, indices: list[int]) -> dict[int, bytes]:

@@ -30,7 +30,7 @@ class DataConfig:
     shards: str = ""               # shard folder (train split; validation reads its val split)
     batch_size: int = 8            # pairs per process per micro-batch
     num_workers: int = 2           # DataLoader workers per process (0 = in the main process)
-    shuffle_buffer: int = 1000     # samples in the shuffle buffer (raw bytes, before decoding)
+    shuffle_buffer: int = 0        # samples per worker buffer (raw bytes); 0 = sized from the data
     mode: str = "exact"            # "exact" (each sample once per epoch) | "resampled" (multi-node)
     norm: str = "auto"             # mean/std: auto (the shards' source) | mals | cuhk-pedes | ...
     max_words: int = 56            # caption words kept; tokens are capped by the model's text.max_len

@@ -13,16 +13,17 @@ import torch
 from PIL import Image
 
 from ..data.collate import clean_caption
-from ..data.pipeline import iter_split, stable_int
+from ..data.pipeline import stable_int
+from ..data.shards import iter_split
 
 
 def val_samples(shards, max_images: int, id_by: str) -> list[dict]:
+    """The first `max_images` val samples (0 = all), read from the val tars only."""
     out = []
     for s in iter_split(shards, "val"):
-        meta = s["meta"]
-        ident = s["key"] if id_by == "image" else str(meta.get("person_id") or s["key"])
-        out.append({"jpg": s["jpg"], "captions": meta.get("captions") or [], "id": stable_int("id", ident),
-                    "source": meta.get("source", "")})
+        ident = s.key if id_by == "image" else s.person_id
+        out.append({"image": s.image, "captions": list(s.captions), "id": stable_int("id", ident),
+                    "source": s.source})
         if max_images and len(out) >= max_images:
             break
     return out
@@ -41,7 +42,7 @@ def itc_retrieval(model, samples: list[dict], image_fn, tokenizer, tokenize, *, 
     with autocast():
         for i in range(0, len(samples), batch_size):
             chunk = samples[i:i + batch_size]
-            pixels = torch.stack([image_fn(Image.open(io.BytesIO(s["jpg"])).convert("RGB")) for s in chunk])
+            pixels = torch.stack([image_fn(Image.open(io.BytesIO(s["image"])).convert("RGB")) for s in chunk])
             image_feats.append(model.encode_image(pixels.to(device))[1].float())   # (b, E)
         for i in range(0, len(texts), batch_size):
             ids, mask = tokenize(tokenizer, [t for t, _ in texts[i:i + batch_size]], max_len=max_len)

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..contract import NUM_MALS_ATTRIBUTES, NUM_PA100K_ATTRIBUTES, SPLITS, is_valid_key, sanitize_key
+from ..contract import (
+    NUM_MALS_ATTRIBUTES,
+    NUM_PA100K_ATTRIBUTES,
+    SPLITS,
+    ShardSample,
+    is_valid_key,
+    sanitize_key,
+)
 from ..errors import UserError
 from ..fsutil import ensure_writable_dir, write_bytes_atomic
 from ..shard.dataset import ImageRef, Sample, WriteSummary, write_dataset
@@ -158,15 +165,12 @@ def split_missing(records: list[Record], skip_missing: bool, images_root: Path) 
 
 
 def record_sample(r: Record, annotation: Path) -> Sample:
-    meta = {
-        "key": r.key, "captions": r.captions, "attrs": r.attrs,
-        "attr_source": "dataset" if r.attrs is not None else None, "prompt": None,
-        "person_id": r.person_id, "image_id": r.image_id, "split": r.split, "source": r.source,
-        "scores": {}, "provenance": {"dataset": r.source, "annotation": annotation.name, "record": r.where},
-    }
-    if r.pa100k_attrs is not None:
-        meta["pa100k_attrs"] = r.pa100k_attrs
-    return Sample(r.key, r.split, ImageRef(str(r.image)), meta)
+    fields = ShardSample(
+        key=r.key, split=r.split, source=r.source, captions=r.captions, person_id=r.person_id,
+        image_id=r.image_id, attrs=r.attrs, attr_source="dataset" if r.attrs is not None else None,
+        provenance={"dataset": r.source, "annotation": annotation.name, "record": r.where},
+        pa100k_attrs=r.pa100k_attrs)
+    return Sample(fields, ImageRef(str(r.image)))
 
 
 def import_dataset(kind: str, root: str | Path, out_dir: str | Path, *, images: str | Path | None = None,

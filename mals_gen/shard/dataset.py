@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from ..contract import SHARD_MANIFEST_SCHEMA, SPLITS
+from ..contract import SHARD_MANIFEST_SCHEMA, SPLITS, ShardSample, sample_members
 from ..errors import UserError
 from ..fsutil import atomic_path, ensure_writable_dir, write_json_atomic
 from .images import ImageSpec, prepare_image
@@ -45,12 +45,20 @@ class ImageRef:
 
 @dataclass
 class Sample:
-    key: str
-    split: str
-    image: ImageRef
-    meta: dict              # KEY.json (contract.SHARD_META_FIELDS, plus pa100k_attrs for PA-100K)
+    """A sample to write: its contract fields, and where its source image is unless `fields.image`
+    already holds the bytes (tests, benchmarks); `box` is the person box to crop to."""
+    fields: ShardSample
+    image: ImageRef | None = None
     box: tuple | None = None
-    meta_json: bytes = b""  # `meta` encoded once (filled by `encoded_meta`)
+    meta_json: bytes = b""  # `fields.meta_json()` encoded once (filled by `encoded_meta`)
+
+    @property
+    def key(self) -> str:
+        return self.fields.key
+
+    @property
+    def split(self) -> str:
+        return self.fields.split
 
 
 @dataclass
@@ -99,24 +107,18 @@ def _read_bytes(ref: ImageRef, handles: dict) -> bytes:
     return data
 
 
-def sample_json(meta: dict) -> bytes:
-    return json.dumps(meta, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
 def encoded_meta(sample: Sample) -> bytes:
     if not sample.meta_json:
-        sample.meta_json = sample_json(sample.meta)
+        sample.meta_json = sample.fields.meta_json()
     return sample.meta_json
 
 
-def _manifest_row(sample: Sample, shard: str, width: int, height: int) -> dict:
-    meta = sample.meta
-    captions = list(meta.get("captions") or [])
-    return {"key": sample.key, "shard": shard, "split": sample.split,
-            "caption": captions[0] if captions else "", "captions": captions,
-            "attrs": meta.get("attrs"), "person_id": meta.get("person_id"),
-            "image_id": meta.get("image_id"), "source": meta.get("source"),
-            "width": width, "height": height, "pa100k_attrs": meta.get("pa100k_attrs")}
+def _source_bytes(sample: Sample, handles: dict) -> bytes:
+    if sample.fields.image:
+        return sample.fields.image
+    if sample.image is None:
+        raise ValueError(f"sample {sample.key} has neither image bytes nor an image location")
+    return _read_bytes(sample.image, handles)
 
 
 def write_one_shard(path: str, samples: Sequence[Sample], spec: ImageSpec,
@@ -128,15 +130,11 @@ def write_one_shard(path: str, samples: Sequence[Sample], spec: ImageSpec,
     try:
         with DeterministicTarWriter(path) as tar:
             for sample in samples:
-                image = prepare_image(_read_bytes(sample.image, handles), sample.box, spec)
+                image = prepare_image(_source_bytes(sample, handles), sample.box, spec)
                 reencoded += image.reencoded
-                captions = sample.meta.get("captions") or []
-                tar.add_sample(sample.key, {
-                    "jpg": image.data,
-                    "txt": (captions[0] if captions else "").encode("utf-8"),
-                    "json": encoded_meta(sample),
-                })
-                rows.append(_manifest_row(sample, name, image.width, image.height))
+                for member, data in sample_members(sample.fields, image.data).items():
+                    tar.add(member, data)
+                rows.append(sample.fields.manifest_row(name, image.width, image.height))
                 if advance is not None:
                     advance(1)
     finally:
@@ -153,6 +151,8 @@ def fingerprint(samples: Sequence[Sample], cfg_dict: dict) -> str:
     for s in samples:
         h.update(f"{s.key}\0{s.split}\0{s.image}\0{s.box}\0".encode())
         h.update(encoded_meta(s))
+        if s.fields.image:
+            h.update(hashlib.sha256(s.fields.image).digest())
     return h.hexdigest()
 
 

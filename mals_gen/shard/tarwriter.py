@@ -61,7 +61,7 @@ def tar_header(name: str, size: int) -> bytes:
 
 
 class DeterministicTarWriter:
-    """`with DeterministicTarWriter(path) as w: w.add("KEY.jpg", data)`; atomic and hashed.
+    """`with DeterministicTarWriter(path) as w: w.add(name, data)`; atomic and hashed.
 
     `w.sha256` (hex) and `w.count` (members) are valid after the block exits without error.
     """
@@ -90,11 +90,6 @@ class DeterministicTarWriter:
         pad = -len(data) % BLOCK
         self._write(b"".join((tar_header(name, len(data)), data, _NUL_BLOCK[:pad])))
         self.count += 1
-
-    def add_sample(self, key: str, files: dict[str, bytes]) -> None:
-        """Add one sample's files (`{"jpg": ..., "txt": ..., "json": ...}`) in sorted extension order."""
-        for ext in sorted(files):
-            self.add(f"{key}.{ext}", files[ext])
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:

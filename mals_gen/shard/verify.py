@@ -1,8 +1,8 @@
 """`mals verify shards/NAME`: check a shard folder end to end, one line per problem.
 
-Checks that every tar listed in `sizes.json` exists, opens, holds complete samples (`.jpg`,
-`.txt` and a `.json` whose key and split are right) and as many as `sizes.json` says; that no tar
-is unlisted; that every file in `checksums.sha256` matches (hashed while the tar is parsed, so
+Checks that every tar listed in `sizes.json` exists, opens, holds complete samples (every member
+`contract.sample_members` writes, readable by `contract.read_sample` under the right key) and as
+many as `sizes.json` says; that no tar is unlisted; that every file in `checksums.sha256` matches (hashed while the tar is parsed, so
 each byte is read once); and that `manifest.parquet` lists exactly the same keys, shards and
 splits. `decode=True` also decodes every image.
 """
@@ -15,11 +15,9 @@ import tarfile
 from collections import defaultdict
 from pathlib import Path
 
-from ..contract import SHARD_IMAGE_EXT, SHARD_META_EXT, SHARD_TEXT_EXT
+from ..contract import SHARD_EXTS, SHARD_IMAGE_EXT, SHARD_META_EXT, SampleError, read_sample
 from ..errors import UserError
 from .dataset import SHARD_NAME
-
-REQUIRED = (SHARD_IMAGE_EXT, SHARD_TEXT_EXT, SHARD_META_EXT)
 
 
 class _HashingReader(io.RawIOBase):
@@ -73,16 +71,15 @@ def _read_checksums(path: Path, problems: list[str]) -> dict[str, str]:
     return out
 
 
-def _check_sample(shard: str, key: str, files: dict[str, bytes], decode: bool) -> list[str]:
-    problems = [f"{shard}: sample {key} lacks .{ext}" for ext in REQUIRED if ext not in files]
-    raw = files.get(SHARD_META_EXT)
-    if raw is not None:
+def _check_sample(shard: str, key: str, files: dict[str, bytes], decode: bool) -> tuple[str | None, list[str]]:
+    """(the sample's split or None, its problems)."""
+    problems = [f"{shard}: sample {key} lacks .{ext}" for ext in SHARD_EXTS if ext not in files]
+    split = None
+    if SHARD_META_EXT in files and SHARD_IMAGE_EXT in files:
         try:
-            meta = json.loads(raw)
-            if meta.get("key") != key:
-                problems.append(f"{shard}: sample {key} has key {meta.get('key')!r} in its .json")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
-            problems.append(f"{shard}: sample {key} has a damaged .json ({err})")
+            split = read_sample({**files, "__key__": key}).split
+        except SampleError as err:
+            problems.append(f"{shard}: {err}")
     if decode and SHARD_IMAGE_EXT in files:
         from PIL import Image
 
@@ -90,7 +87,7 @@ def _check_sample(shard: str, key: str, files: dict[str, bytes], decode: bool) -
             Image.open(io.BytesIO(files[SHARD_IMAGE_EXT])).load()
         except Exception as err:  # noqa: BLE001 - any decoder failure is a problem to report
             problems.append(f"{shard}: sample {key} image does not decode ({err})")
-    return problems
+    return split, problems
 
 
 def _scan_tar(path: Path, decode: bool) -> tuple[dict[str, str], str, list[str]]:
@@ -118,11 +115,8 @@ def _scan_tar(path: Path, decode: bool) -> tuple[dict[str, str], str, list[str]]
         digest = reader.drain()
     splits = {}
     for key, files in samples.items():
-        problems += _check_sample(path.name, key, files, decode)
-        try:
-            splits[key] = json.loads(files.get(SHARD_META_EXT, b"{}")).get("split")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            splits[key] = None
+        splits[key], found = _check_sample(path.name, key, files, decode)
+        problems += found
     return splits, digest, problems
 
 

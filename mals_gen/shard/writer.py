@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import to_dict
-from ..contract import NUM_MALS_ATTRIBUTES
+from ..contract import NUM_MALS_ATTRIBUTES, ShardSample
 from ..errors import UserError
 from ..manifest import done_part_files, load_manifest
 from ..plan import load_plan
@@ -73,7 +73,7 @@ def _scores(row: dict) -> dict:
     return {c: round(float(row[c]), 6) for c in _SCORE_COLUMNS if c in row and _present(row[c])}
 
 
-def _sample_meta(row: dict, run_dir: Path, split: str) -> dict:
+def _sample_fields(row: dict, run_dir: Path, split: str) -> ShardSample:
     caption = row.get("caption")
     captions = [caption] if _present(caption) and caption else [row["prompt"]]
     attrs = row.get("attrs")
@@ -86,13 +86,10 @@ def _sample_meta(row: dict, run_dir: Path, split: str) -> dict:
         "caption_settings": row.get("caption_settings") if _present(row.get("caption_settings")) else None,
         "person_box": [int(v) for v in box] if _present_list(box, 4) else None,
     }
-    return {
-        "key": row["key"], "captions": captions, "attrs": attrs,
-        "attr_source": row.get("attr_source") if _present(row.get("attr_source")) else None,
-        "prompt": row["prompt"], "person_id": row["key"], "image_id": row["key"], "split": split,
-        "source": f"mals-{row.get('backend') or 'generated'}", "scores": _scores(row),
-        "provenance": provenance,
-    }
+    return ShardSample(
+        key=row["key"], split=split, source=f"mals-{row.get('backend') or 'generated'}", captions=captions,
+        attrs=attrs, attr_source=row.get("attr_source") if _present(row.get("attr_source")) else None,
+        prompt=row["prompt"], scores=_scores(row), provenance=provenance)   # person_id = image_id = key
 
 
 def _present_list(value, length: int) -> bool:
@@ -124,8 +121,7 @@ def run_samples(run_dir: Path, cfg: ShardConfig) -> tuple[list[Sample], dict]:
         offset, size = index[row["image_member"]]
         split = split_of(row["key"], cfg.split)
         box = row.get("person_box")
-        samples.append(Sample(row["key"], split, ImageRef(str(tar_path), offset, size),
-                              _sample_meta(row, run_dir, split),
+        samples.append(Sample(_sample_fields(row, run_dir, split), ImageRef(str(tar_path), offset, size),
                               tuple(int(v) for v in box) if _present_list(box, 4) else None))
     return samples, {k: v for k, v in dropped.items() if v}
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import random
 import time
 from collections.abc import Iterator
@@ -120,52 +119,17 @@ def train_rows(bench: Bench) -> Iterator[dict]:
 
 
 def write_shards(bench: Bench, folder, n: int, tars: int, size: tuple[int, int]):
-    """n samples of the shard layout (KEY.jpg/.txt/.json + manifest.parquet + sizes.json) in `tars` tars."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    import webdataset as wds
+    """n train samples in `tars` tars, written by the product's shard writer (images kept as they are)."""
+    from mals_gen.contract import ShardSample
+    from mals_gen.shard.dataset import Sample, write_dataset
+    from mals_gen.shard.images import ImageSpec
 
-    from mals_gen.contract import SHARD_MANIFEST_SCHEMA
-
-    folder.mkdir(parents=True, exist_ok=True)
     jpgs = bench_jpegs(bench, n, size)
     texts = captions(n, seed=4)
-    rows, sizes, per = [], {}, -(-n // tars)
-    for t, start in enumerate(range(0, n, per)):
-        name = f"{t:06d}.tar"
-        with wds.TarWriter(str(folder / name)) as sink:
-            for i in range(start, min(n, start + per)):
-                key = f"s_{i:09d}"
-                meta = {
-                    "key": key,
-                    "captions": [texts[i]],
-                    "attrs": [1] * 27,
-                    "person_id": key,
-                    "image_id": key,
-                    "split": "train",
-                    "source": "mals-sd",
-                }
-                sink.write(
-                    {"__key__": key, "jpg": jpgs[i], "txt": texts[i], "json": json.dumps(meta).encode()}
-                )
-                rows.append(
-                    {
-                        "key": key,
-                        "shard": name,
-                        "split": "train",
-                        "caption": texts[i],
-                        "captions": [texts[i]],
-                        "attrs": [1] * 27,
-                        "person_id": key,
-                        "image_id": key,
-                        "source": "mals-sd",
-                        "width": size[1],
-                        "height": size[0],
-                    }
-                )
-        sizes[name] = min(n, start + per) - start
-    pq.write_table(pa.Table.from_pylist(rows, schema=SHARD_MANIFEST_SCHEMA), folder / "manifest.parquet")
-    (folder / "sizes.json").write_text(json.dumps(sizes))
+    samples = [Sample(ShardSample(key=f"s_{i:09d}", split="train", source="mals-sd", captions=[texts[i]],
+                                  attrs=[1] * 27, image=jpgs[i])) for i in range(n)]
+    write_dataset(samples, folder, spec=ImageSpec(crop=False, height=None), samples_per_shard=-(-n // tars),
+                  progress=False)
     return folder
 
 
@@ -191,7 +155,7 @@ def loader_rows(bench: Bench) -> Iterator[dict]:
     cfg = aptm_config(p.aptm, write_vocab(bench.workdir / "vocab"))
     size = tuple(cfg.vision.img_size)
     shards = open_shards(write_shards(bench, bench.workdir / "shards", p.loader_images, p.loader_tars, size))
-    spec = make_spec(shards, "train", num_workers=p.loader_workers, seed=0, shuffle_buffer=1000)
+    spec = make_spec(shards, "train", num_workers=p.loader_workers, seed=0)
     stream = PairStream(spec, train_transform(size, "mals"))
     bench.reset_peak()
     started = time.perf_counter()
