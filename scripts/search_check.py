@@ -71,7 +71,7 @@ def check(searcher: Searcher, shards: str | Path, tops: list[int], rerank: int) 
     if not path.is_file():
         raise UserError(f"{path}: no manifest; pass a shard folder written by mals shard or mals import")
     manifest = pd.read_parquet(path).set_index("key")
-    attrs = manifest["attrs"].dropna()
+    attrs = manifest["mals_attrs"].dropna()
     rows = []
     for query, wanted in QUERIES.items():
         matches = attrs.map(lambda vec, wanted=wanted: all(vec[ATTR[s]] == v for s, v in wanted.items()))

@@ -27,7 +27,7 @@ def write_run(run: Path, samples: list[dict], *, part_size: int = 4, seed: int =
 
     Each sample is a dict with what its stages need: "image" (bytes stored as they are, or None:
     generation failed), "caption", "filter" (the filter row without its key); "prompt",
-    "prompt_attrs" and "attrs" have defaults. Every image is `size` (height, width)."""
+    "prompt_attrs" and "mined_attrs" have defaults. Every image is `size` (height, width)."""
     run.mkdir(parents=True, exist_ok=True)
     plan = write_or_check_plan(run, RunPlan(n=len(samples), part_size=part_size, seed=seed, key_prefix="t",
                                             config={"backend": backend}))
@@ -51,7 +51,7 @@ def write_run(run: Path, samples: list[dict], *, part_size: int = 4, seed: int =
         return {"key": key, "caption": sample["caption"], "captioner": "prompt", "caption_settings": "{}"}
 
     def attrs_row(ctx, i, key, sample):
-        return {"key": key, "attrs": sample.get("attrs", UNKNOWN_ATTRS), "attr_source": "test",
+        return {"key": key, "mined_attrs": sample.get("mined_attrs", UNKNOWN_ATTRS), "attr_source": "test",
                 "attr_agreement": 1.0}
 
     def filter_row(ctx, i, key, sample):

@@ -44,7 +44,7 @@ def build_run(run: Path, n: int = 30, part_size: int = 10, *, failed=(), filtere
     """A run folder with n samples; `failed` indices fail generation, `filtered` ones are dropped."""
     samples = [{"image": None if i in failed else jpeg_bytes(i, size),
                 "caption": f"a person wearing colour {i} walks",
-                "attrs": [(i + j) % 3 - 1 for j in range(NUM_MALS_ATTRIBUTES)],
+                "mined_attrs": [(i + j) % 3 - 1 for j in range(NUM_MALS_ATTRIBUTES)],
                 "filter": _filter_row(i, i not in filtered and i not in failed, size)} for i in range(n)]
     stages = ("plan", "generate", "caption") + ("attrs",) * with_attrs + ("filter",) * with_filter
     write_run(run, samples, part_size=part_size, size=size, stages=stages)

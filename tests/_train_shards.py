@@ -38,7 +38,7 @@ def sample(i: int, size=(48, 16), with_attrs=True, source="mals-sketch") -> tupl
     attrs = [1] * NUM_MALS_ATTRIBUTES
     attrs[UPPER_COLOUR_SLOTS[colour]] = 0
     fields = ShardSample(key=f"s_{i:09d}", split=split_of(i), source=source, captions=captions,
-                         person_id=f"p{i // 2}", attrs=attrs if with_attrs else None, attr_source="test",
+                         person_id=f"p{i // 2}", mals_attrs=attrs if with_attrs else None, attr_source="test",
                          prompt=captions[0], image=buf.getvalue())
     return fields.image, fields
 

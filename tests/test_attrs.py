@@ -163,9 +163,9 @@ def test_table_cli_jsonl_to_parquet(tmp_path, column):
     assert proc.returncode == 0, proc.stderr
     frame = pd.read_parquet(out)
     assert list(frame["id"]) == [7, 8] and frame[column].iloc[0].startswith("A man")
-    assert list(frame["attrs"].iloc[0]) == mine_attributes(frame[column].iloc[0]).tolist()
+    assert list(frame["mined_attrs"].iloc[0]) == mine_attributes(frame[column].iloc[0]).tolist()
     assert frame["gender"].tolist() == [1, 0] and frame["attr_source"].iloc[0] == f"rules-v1:{column}"
-    assert pq.read_schema(out).field("attrs").type.list_size == 27
+    assert pq.read_schema(out).field("mined_attrs").type.list_size == 27
 
 
 def test_table_missing_column_is_one_clear_line(tmp_path):
@@ -183,11 +183,11 @@ def test_table_csv_and_parquet_roundtrip(tmp_path):
     pd.DataFrame({"caption": ["a man in black shorts", ""], "n": [1, 2]}).to_csv(src, index=False)
     label_file(src, tmp_path / "out.csv", progress=False)
     frame = pd.read_csv(tmp_path / "out.csv")
-    assert json.loads(frame["attrs"].iloc[1]) == [-1] * 27 and frame["lower_length"].iloc[0] == 1
+    assert json.loads(frame["mined_attrs"].iloc[1]) == [-1] * 27 and frame["lower_length"].iloc[0] == 1
     pd.DataFrame({"text": ["a lady with a purse"]}).to_parquet(tmp_path / "in.parquet")
     label_file(tmp_path / "in.parquet", tmp_path / "out.jsonl", progress=False)
     row = json.loads((tmp_path / "out.jsonl").read_text())
-    assert row["handbag"] == 0 and len(row["attrs"]) == 27
+    assert row["handbag"] == 0 and len(row["mined_attrs"]) == 27
     with pytest.raises(UserError, match="unknown format"):
         label_file(src, tmp_path / "out.xlsx", progress=False)
 
@@ -216,7 +216,7 @@ def test_stage_writes_attrs_with_agreement(tmp_path):
     frame = pd.concat([t.to_pandas() for t in _read_parts(run)])
     assert len(frame) == len(CAPTIONS) and frame["attr_source"].eq("rules-v1:caption").all()
     first = frame.iloc[0]
-    assert list(first["attrs"]) == mine_attributes(CAPTIONS[0]).tolist()
+    assert list(first["mined_attrs"]) == mine_attributes(CAPTIONS[0]).tolist()
     assert 0.0 < first["attr_agreement"] < 1.0  # blue vs black jeans disagree, the rest agree
     assert math.isnan(frame.iloc[2]["attr_agreement"])  # empty caption decides nothing
     stats = json.loads((run / "attrs" / "stats.json").read_text())

@@ -82,7 +82,7 @@ def fixture_samples() -> list[dict]:
         {"image": sketch(3), "caption": "a person"},                             # 5 caption too short
         {"image": None, "caption": CAPTION},                                     # 6 generation failed
         {"image": sketch(4), "caption": CAPTION,                                 # 7 attribute disagreement
-         "prompt_attrs": attrs_with(gender=0, hat=0, backpack=1), "attrs": attrs_with(gender=1, hat=1, backpack=0)},
+         "prompt_attrs": attrs_with(gender=0, hat=0, backpack=1), "mined_attrs": attrs_with(gender=1, hat=1, backpack=0)},
         {"image": sketch(5), "caption": CAPTION},                                # 8 kept
         {"image": sketch(5), "caption": CAPTION + " standing"},                  # 9 duplicate of 8 (same part)
     ]
@@ -313,4 +313,4 @@ def test_read_joined_part_keeps_plan_order_and_fills_missing_keys_with_none(tmp_
     with pytest.raises(ValueError, match="two stages"):
         read_joined_part(tmp_path, 0, {"plan": ["prompt"], "caption": ["key", "prompt"]})
     with pytest.raises(UserError, match="run `mals attrs`"):
-        read_joined_part(tmp_path, 0, {"plan": ["index"], "attrs": ["attrs"]})
+        read_joined_part(tmp_path, 0, {"plan": ["index"], "attrs": ["mined_attrs"]})

@@ -159,7 +159,7 @@ def test_pa100k(tmp_path):
     from scipy.io import loadmat
 
     mat = loadmat(tmp_path / "pa" / "annotation.mat")
-    assert list(s.pa100k_attrs) == mat["val_label"][0].tolist() and s.attrs is None
+    assert list(s.pa100k_attrs) == mat["val_label"][0].tolist() and s.mals_attrs is None
     assert s.split == "val" and s.captions == () and s.caption == ""
     assert verify_shards(tmp_path / "out") == []
 
@@ -196,7 +196,7 @@ def test_mals_json_folder_and_single_file(tmp_path):
     write_mals(tmp_path / "m")
     assert _run("mals-json", tmp_path / "m", tmp_path / "out").samples == 6
     s = _samples(tmp_path / "out")["mals_gene_crop_c_g_a_1_2_jpg"]
-    assert list(s.attrs) == [(2 + j) % 3 - 1 for j in range(27)] and s.attr_source == "dataset"
+    assert list(s.mals_attrs) == [(2 + j) % 3 - 1 for j in range(27)] and s.attr_source == "dataset"
     assert s.person_id == "mals:c_g_a_1_2" and s.split == "train"
     assert _run("mals-json", tmp_path / "m" / "g_c_g_a_0_attrs.json", tmp_path / "out1").samples == 3
 

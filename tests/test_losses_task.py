@@ -117,7 +117,7 @@ def test_recipes_select_the_original_and_the_loss_section_overrides_them():
 def test_the_task_names_its_attribute_set():
     pa, mals = named_task("pa100k").attribute_set, named_task("mals-pretrain").attribute_set
     assert (pa.num_attributes, pa.label_field, len(pa.prompts)) == (26, "pa100k_attrs", 52)
-    assert (mals.num_attributes, mals.label_field, len(mals.prompts)) == (27, "attrs", 54)
+    assert (mals.num_attributes, mals.label_field, len(mals.prompts)) == (27, "mals_attrs", 54)
     assert named_task("pa100k").uses_attributes and not named_task("finetune").uses_attributes
 
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from mals_gen.cli import app
 from mals_gen.contract import SHARD_META_FIELDS
 from mals_gen.errors import UserError
+from mals_gen.shard.select import ShardConfig, run_shard
 from mals_gen.shard.split import SplitFractions, parse_fractions, split_of
-from mals_gen.shard.writer import ShardConfig, run_shard
 
 from ._shard_fixtures import build_run, jpeg_bytes, tar_samples
 
@@ -63,7 +63,7 @@ def test_manifest_opens_in_pandas_pyarrow_duckdb_polars(built):
     _, out = built
     path = out / "manifest.parquet"
     frame = pd.read_parquet(path)
-    assert len(frame) == 27 and {"key", "shard", "split", "caption", "attrs"} <= set(frame.columns)
+    assert len(frame) == 27 and {"key", "shard", "split", "caption", "mals_attrs"} <= set(frame.columns) and "attrs" not in frame.columns
     assert pq.read_table(path).num_rows == 27
     per_shard = dict(duckdb.sql(f"select shard, count(*) from '{path}' group by shard").fetchall())
     assert per_shard == json.loads((out / "sizes.json").read_text())
@@ -142,7 +142,7 @@ def test_cli_shard(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads((out / "sizes.json").read_text()) == {"000000.tar": 5, "000001.tar": 5, "000002.tar": 2}
     first = tar_samples(out / "000000.tar")[0]
-    assert first.key == "t_000000000" and first.attrs is None and first.split == "train" and first.scores == {}
+    assert first.key == "t_000000000" and first.mals_attrs is None and first.split == "train" and first.scores == {}
 
 
 def test_fast_paths_agree_with_tarfile_and_pil(tmp_path):

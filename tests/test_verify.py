@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mals_gen.cli import app
+from mals_gen.shard.select import ShardConfig, run_shard
 from mals_gen.shard.verify import verify_shards
-from mals_gen.shard.writer import ShardConfig, run_shard
 
 from ._shard_fixtures import build_run
 

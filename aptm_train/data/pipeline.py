@@ -83,7 +83,7 @@ class StreamSpec:
     skip: tuple[int, ...] = ()   # per logical worker: pairs already consumed this epoch
     rotation: int = 0       # physical worker p plays logical worker (p + rotation) % workers
     id_by: str = "image"    # identity for ITC/ITM targets: "image" (pretraining) or "person"
-    attrs_field: str = "attrs"   # "attrs" (27 MALS attributes) or "pa100k_attrs" (26)
+    attrs_field: str = "mals_attrs"   # "mals_attrs" (27 MALS attributes) or "pa100k_attrs" (26)
 
     @property
     def workers(self) -> int:

@@ -28,7 +28,7 @@ import pandas as pd
 from mals_gen.contract import SPLITS, SampleError, ShardSample, read_sample
 from mals_gen.errors import UserError
 
-# Per-dataset mean / std (RGB) from spec/method.md "Inputs", keyed by the name used in `source`.
+# Per-dataset mean / std (RGB) from docs/method.md "Inputs", keyed by the name used in `source`.
 NORM_STATS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "mals": ((0.4417, 0.4181, 0.4237), (0.3088, 0.2974, 0.3010)),
     "cuhk-pedes": ((0.3890, 0.3652, 0.3484), (0.2434, 0.2374, 0.2337)),
@@ -74,7 +74,7 @@ class ShardSet:
         rows = self.manifest[self.manifest["split"] == split]
         per_tar = Counter(rows["shard"].tolist())
         pairs = int(rows["captions"].map(lambda c: max(1, len(c)) if c is not None else 1).sum())
-        attrs = int(rows["attrs"].map(lambda a: a is not None).sum())
+        attrs = int(rows["mals_attrs"].map(lambda a: a is not None).sum())
         names = [Path(t).name for t in self.tars]
         return SplitCounts(len(rows), pairs, attrs, {n: per_tar.get(n, 0) for n in names})
 
@@ -116,8 +116,8 @@ def open_shards(folder: str | Path) -> ShardSet:
     missing = {"key", "shard", "split", "captions"} - set(manifest.columns)
     if missing:
         raise UserError(f"{man_path}: missing column(s) {sorted(missing)}; rebuild with `mals shard`")
-    if "attrs" not in manifest:
-        manifest["attrs"] = None
+    if "mals_attrs" not in manifest:  # builds before the rename called it "attrs"
+        manifest["mals_attrs"] = manifest.get("attrs")
     unknown = set(manifest["split"]) - set(SPLITS)
     if unknown:
         raise UserError(f"{man_path}: unknown split value(s) {sorted(unknown)}; expected {SPLITS}")
@@ -221,6 +221,6 @@ def require_attrs(shards: ShardSet, recipe: str) -> None:
     """Attribute recipes cannot run on shards without attributes."""
     counts = shards.counts("train")
     if counts.samples and counts.with_attrs == 0:
-        raise UserError(f"shards {shards.folder} carry no attributes (attrs is null for all "
+        raise UserError(f"shards {shards.folder} carry no attributes (mals_attrs is null for all "
                         f"{counts.samples} train samples) but recipe {recipe!r} needs them; run `mals attrs` "
                         "before `mals shard`, or train with --recipe finetune")

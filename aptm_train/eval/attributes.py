@@ -3,10 +3,10 @@
 For every image and every prompt the ITM "match" logit is computed (the prompts are encoded once;
 (image, prompt) pairs go through the fusion encoder in batches). Attribute i uses prompts 2i and
 2i+1 and the predicted label is the index of the higher logit (a tie gives 0): for PA-100K label
-1 = the second, positive prompt = "present"; for MALS the label follows spec/attributes.md
+1 = the second, positive prompt = "present"; for MALS the label follows docs/attributes.md
 (0 = first prompt, 1 = second), whatever the polarity. Slots labelled -1 are skipped.
 
-Metrics (spec/method.md, PA-100K), with label 1 as "positive":
+Metrics (docs/method.md, PA-100K), with label 1 as "positive":
 * mA = mean over attributes of (TP/P + TN/N) / 2 (an attribute without positives or without
   negatives in the ground truth averages the rate it has);
 * instance Accuracy = mean |pred AND gt| / |pred OR gt|; Precision = mean |pred AND gt| / |pred|;

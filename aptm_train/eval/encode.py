@@ -199,9 +199,9 @@ def read_and_encode_split(enc: Encoder, shards, split: str, *, thumbnails: bool 
             for c in s.captions:
                 captions.append(clean_caption(c, s.source))
                 q_image.append(i)
-            has["attrs"] |= s.attrs is not None
+            has["attrs"] |= s.mals_attrs is not None
             has["pa100k"] |= s.pa100k_attrs is not None
-            attrs.append(_attr_row(s.attrs, NUM_MALS_ATTRIBUTES))
+            attrs.append(_attr_row(s.mals_attrs, NUM_MALS_ATTRIBUTES))
             pa100k.append(_attr_row(s.pa100k_attrs, NUM_PA100K_ATTRIBUTES))
             yield s.image
 

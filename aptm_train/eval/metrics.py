@@ -1,4 +1,4 @@
-"""Text-to-image retrieval metrics as pure functions: R@K, mAP, mINP (spec/method.md, "Retrieval evaluation").
+"""Text-to-image retrieval metrics as pure functions: R@K, mAP, mINP (docs/method.md, "Retrieval evaluation").
 
 A query ranks the whole gallery by descending score; ties are broken by gallery index (a stable
 sort on the fp32 scores), so the result never depends on the sorting kernel. A gallery image is
@@ -11,7 +11,7 @@ relevant iff its id equals the query's id.
 Queries are processed in chunks sized from a byte budget, so a 20,000 x 20,000 problem needs a
 few hundred MB beyond the score matrix itself. Only the relevant positions are kept per chunk
 (sparse), so nothing quadratic is built besides the chunk's sort. A query with no relevant gallery
-image is an input error (spec: "not a zero").
+image is an input error, not a zero (docs/method.md, "Metrics").
 """
 from __future__ import annotations
 

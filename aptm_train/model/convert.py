@@ -2,7 +2,7 @@
 into our checkpoint folder (config.json + model.safetensors).
 
 The sizes are not stored in the released file, so they are read from the tensor shapes (see
-spec/aptm_checkpoint_keys.md); only the BERT head count (not visible in shapes) and the image size
+docs/checkpoint-keys.md); only the BERT head count (not visible in shapes) and the image size
 (stored as training settings, if at all) come from conventions or flags, and the image size is
 checked against the stored shifted-window masks. Our parameter names equal the original's, so the
 mapping only drops what we recompute (position_ids, relative_position_index, attn_mask — each
@@ -111,7 +111,7 @@ def _indices(state: dict, pattern: str) -> list[int]:
 
 def infer_config(state: dict[str, torch.Tensor], image_size: tuple[int, int] = (384, 128),
                  text_heads: int | None = None, name: str = "aptm-converted") -> APTMConfig:
-    """Every size from the shapes (spec/aptm_checkpoint_keys.md, "How to infer every size")."""
+    """Every size from the shapes (docs/checkpoint-keys.md, "How to infer every size from the shapes")."""
     try:
         pe = state["vision_encoder.patch_embed.proj.weight"]                   # (C0, in, p, p)
         stages = _indices(state, r"vision_encoder\.layers\.(\d+)\.")

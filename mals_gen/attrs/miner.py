@@ -10,7 +10,7 @@ bag") flips presence slots for the next six tokens of its clause. A garment grou
 whose every named garment has a stated colour gets "does not wear" for all its other listed
 colours (`labels.py`).
 
-Output: 27 int8 slots in `contract.MALS_ATTRIBUTE_NAMES` order, 0/1 as in spec/attributes.md,
+Output: 27 int8 slots in `contract.MALS_ATTRIBUTE_NAMES` order, 0/1 as in docs/attributes.md,
 -1 where the text does not decide.
 
 Speed (the stage labels millions of captions on one core): the batch is tokenised by a few

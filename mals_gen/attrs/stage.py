@@ -2,7 +2,7 @@
 
 Reads each part's plan rows joined with RUN/caption/part-NNNNN.parquet (`caption`; a planned
 sample without a caption row counts as an empty caption) and the plan's `prompt_attrs` (the
-attributes the prompt asked for), and writes RUN/attrs/part-NNNNN.parquet, in plan order, with `contract.ATTRS_SCHEMA`: `attrs` (27 int8), `attr_source` ("rules-v1:caption") and
+attributes the prompt asked for), and writes RUN/attrs/part-NNNNN.parquet, in plan order, with `contract.ATTRS_SCHEMA`: `mined_attrs` (27 int8), `attr_source` ("rules-v1:caption") and
 `attr_agreement` = the fraction of slots decided by both the caption and the prompt on which
 they agree (NaN when no slot is decided by both). Parts, resume and ranks come from the runner.
 """

@@ -1,7 +1,7 @@
 """`mals attrs --in FILE --out FILE`: label any table of captions (JSONL, parquet or CSV).
 
 The text comes from the `caption` column, else `text` (or the column the user names). The
-output keeps every input column and adds `attrs` (27 int8, -1 = undecided), `attr_source` and one
+output keeps every input column and adds `mined_attrs` (27 int8, -1 = undecided), `attr_source` and one
 int8 column per attribute name. The output file is written atomically, so a killed run leaves no
 partial file and rerunning gives the same result.
 """
@@ -101,7 +101,7 @@ def label_frame(frame: pd.DataFrame, texts: list[str], source: str, progress: bo
             bar.update(len(parts[-1]))
     labels = np.concatenate(parts) if parts else np.zeros((0, NUM_MALS_ATTRIBUTES), np.int8)
     out = frame.copy()
-    out["attrs"] = list(labels)
+    out["mined_attrs"] = list(labels)
     out["attr_source"] = f"{RULES_VERSION}:{source}"
     for i, name in enumerate(MALS_ATTRIBUTE_NAMES):
         out[name] = labels[:, i]
@@ -113,17 +113,17 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         if fmt == ".parquet":
-            labels = np.stack(frame["attrs"].tolist()) if len(frame) else np.zeros((0, NUM_MALS_ATTRIBUTES))
+            labels = np.stack(frame["mined_attrs"].tolist()) if len(frame) else np.zeros((0, NUM_MALS_ATTRIBUTES))
             attrs = pa.FixedSizeListArray.from_arrays(
                 pa.array(labels.reshape(-1).astype(np.int8), pa.int8()), NUM_MALS_ATTRIBUTES)
-            table = pa.Table.from_pandas(frame.drop(columns=["attrs"]), preserve_index=False)
-            table = table.add_column(list(frame.columns).index("attrs"), "attrs", attrs)
+            table = pa.Table.from_pandas(frame.drop(columns=["mined_attrs"]), preserve_index=False)
+            table = table.add_column(list(frame.columns).index("mined_attrs"), "mined_attrs", attrs)
             pq.write_table(table, tmp, compression="zstd")
         elif fmt == ".csv":
-            frame.assign(attrs=[json.dumps(a.tolist()) for a in frame["attrs"]]).to_csv(tmp, index=False)
+            frame.assign(mined_attrs=[json.dumps(a.tolist()) for a in frame["mined_attrs"]]).to_csv(tmp, index=False)
         else:
             with open(tmp, "w", encoding="utf-8") as f:
-                f.writelines(json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n" for rec in frame.assign(attrs=[a.tolist() for a in frame["attrs"]]).to_dict("records"))
+                f.writelines(json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n" for rec in frame.assign(mined_attrs=[a.tolist() for a in frame["mined_attrs"]]).to_dict("records"))
 
 
 def _json_default(value):
@@ -144,5 +144,5 @@ def label_file(in_path: str | Path, out_path: str | Path, column: str | None = N
     texts = _texts(frame[col], in_path, col)
     out = label_frame(frame, texts, col, progress=progress)
     write_table(out, out_path)
-    decided = int((np.stack(out["attrs"].tolist()) >= 0).sum()) if len(out) else 0
+    decided = int((np.stack(out["mined_attrs"].tolist()) >= 0).sum()) if len(out) else 0
     return {"rows": len(out), "column": col, "decided_slots": decided, "out": str(out_path)}

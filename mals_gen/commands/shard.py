@@ -25,8 +25,8 @@ def shard(
 ) -> None:
     """Write the kept samples as {000000..N}.tar + sizes.json + manifest.parquet + checksums + README."""
     from ..shard.card import command_line
+    from ..shard.select import run_shard
     from ..shard.split import parse_fractions
-    from ..shard.writer import run_shard
 
     flags = {"samples_per_shard": samples_per_shard, "height": height, "jpeg_quality": jpeg_quality,
              "workers": workers, "resize": False if no_resize else None, "crop": False if no_crop else None,

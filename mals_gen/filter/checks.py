@@ -5,7 +5,7 @@ check takes the measured value and its threshold and returns `(keep, reason)` (`
 when kept). Measuring and deciding apart lets the stage store every measured value in the manifest
 (for the report's histograms) and lets thresholds change without re-measuring.
 
-MALS's own filters (spec/datasets.md): file size and blank frames, greyscale frames (variance of
+MALS's own filters (docs/datasets.md): file size and blank frames, greyscale frames (variance of
 the differences between the colour channels), plus ours: blur (variance of the Laplacian),
 person count and size, CLIP score, degenerate captions and intended-vs-mined attribute disagreement.
 """

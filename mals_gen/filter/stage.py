@@ -150,7 +150,7 @@ def _part_inputs(run_dir: Path, index: int) -> list[dict]:
     """One dict per planned sample of the part, in plan order, with its upstream columns."""
     return read_joined_part(run_dir, index, {
         "plan": ["index", "prompt_attrs"], "generate": ["image_path", "image_member", "status"],
-        "caption": ["caption"], "attrs": ["attrs"]})
+        "caption": ["caption"], "attrs": ["mined_attrs"]})
 
 
 def _new_record(key: str) -> dict:
@@ -185,7 +185,7 @@ def _measure(row: dict, tars: PartTars, th: Thresholds) -> tuple[dict, np.ndarra
         _reject(rec, (False, "unreadable_image"))
         return rec, None
     rec.update(pixel_std=C.pixel_std(rgb), colourfulness=C.colourfulness(rgb), blur=C.blur(rgb),
-               phash=to_hex(phash(rgb)), attr_disagreement=C.attr_disagreement(row["prompt_attrs"], row["attrs"]))
+               phash=to_hex(phash(rgb)), attr_disagreement=C.attr_disagreement(row["prompt_attrs"], row["mined_attrs"]))
     for verdict in (C.check_file_size(len(data), th.min_file_bytes),
                     C.check_blank(rec["pixel_std"], th.min_pixel_std),
                     C.check_greyscale(rec["colourfulness"], th.min_colourfulness),

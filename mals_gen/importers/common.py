@@ -167,7 +167,7 @@ def split_missing(records: list[Record], skip_missing: bool, images_root: Path) 
 def record_sample(r: Record, annotation: Path) -> Sample:
     fields = ShardSample(
         key=r.key, split=r.split, source=r.source, captions=r.captions, person_id=r.person_id,
-        image_id=r.image_id, attrs=r.attrs, attr_source="dataset" if r.attrs is not None else None,
+        image_id=r.image_id, mals_attrs=r.attrs, attr_source="dataset" if r.attrs is not None else None,
         provenance={"dataset": r.source, "annotation": annotation.name, "record": r.where},
         pa100k_attrs=r.pa100k_attrs)
     return Sample(fields, ImageRef(str(r.image)))

@@ -50,7 +50,7 @@ def _label_words(name: str) -> tuple[str, str]:
 
 
 def _mals_prevalence(rows: list[dict]) -> list[str]:
-    labelled = [r["attrs"] for r in rows if r.get("attrs") is not None]
+    labelled = [r["mals_attrs"] for r in rows if r.get("mals_attrs") is not None]
     if not labelled:
         return ["No MALS attribute labels in this dataset."]
     lines = [f"Over {len(labelled):,} labelled samples (label 0 = first prompt, 1 = second, -1 = unknown).", "",
@@ -86,7 +86,7 @@ def render_card(rows: list[dict], sizes: dict, splits: dict, card: dict) -> str:
         *_counts_table(rows, splits), "",
         "Shards per split (a shard never mixes splits; also in `splits.json`):", *ranges, "",
         "## Files", "",
-        ("- `NNNNNN.tar`: per sample `KEY.jpg`, `KEY.txt` (first caption), `KEY.json` (captions, attrs, "
+        ("- `NNNNNN.tar`: per sample `KEY.jpg`, `KEY.txt` (first caption), `KEY.json` (captions, mals_attrs, "
          "prompt, person_id, image_id, split, source, scores, provenance)"),
         "- `sizes.json`: shard name -> sample count; `manifest.parquet`: one row per sample",
         "- `checksums.sha256`: check with `sha256sum -c checksums.sha256`; or `mals verify <this folder>`",

@@ -127,7 +127,7 @@ def write_shards(bench: Bench, folder, n: int, tars: int, size: tuple[int, int])
     jpgs = bench_jpegs(bench, n, size)
     texts = captions(n, seed=4)
     samples = [Sample(ShardSample(key=f"s_{i:09d}", split="train", source="mals-sd", captions=[texts[i]],
-                                  attrs=[1] * 27, image=jpgs[i])) for i in range(n)]
+                                  mals_attrs=[1] * 27, image=jpgs[i])) for i in range(n)]
     write_dataset(samples, folder, spec=ImageSpec(crop=False, height=None), samples_per_shard=-(-n // tars),
                   progress=False)
     return folder

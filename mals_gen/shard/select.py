@@ -1,4 +1,4 @@
-"""`mals shard RUN --out shards/NAME`: the kept samples of a run as WebDataset shards.
+"""`mals shard RUN --out shards/NAME`: select a run's kept samples and write them as WebDataset shards.
 
 Reads the joined manifest (plan + generate + caption + attrs + filter when present), keeps rows
 whose image was generated (`status == "ok"`) and, when the filter ran, that it kept. Image bytes
@@ -76,7 +76,7 @@ def _scores(row: dict) -> dict:
 def _sample_fields(row: dict, run_dir: Path, split: str) -> ShardSample:
     caption = row.get("caption")
     captions = [caption] if _present(caption) and caption else [row["prompt"]]
-    attrs = row.get("attrs")
+    attrs = row.get("mined_attrs")
     attrs = [int(v) for v in attrs] if _present_list(attrs, NUM_MALS_ATTRIBUTES) else None
     box = row.get("person_box")
     provenance = {
@@ -88,7 +88,7 @@ def _sample_fields(row: dict, run_dir: Path, split: str) -> ShardSample:
     }
     return ShardSample(
         key=row["key"], split=split, source=f"mals-{row.get('backend') or 'generated'}", captions=captions,
-        attrs=attrs, attr_source=row.get("attr_source") if _present(row.get("attr_source")) else None,
+        mals_attrs=attrs, attr_source=row.get("attr_source") if _present(row.get("attr_source")) else None,
         prompt=row["prompt"], scores=_scores(row), provenance=provenance)   # person_id = image_id = key
 
 
