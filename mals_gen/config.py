@@ -128,37 +128,50 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return dict(value)
     if hint is Any:
         return value
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise UserError(f"{where}: expected true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, bool):
-            raise UserError(f"{where}: expected a whole number, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return parse_count(value)
-            except UserError:
-                pass
-        raise UserError(f"{where}: expected a whole number, got {value!r}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise UserError(f"{where}: expected a number, got {value!r}")
-    if hint is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise UserError(f"{where}: expected text, got {value!r}")
+    if hint in _SCALARS:
+        convert, expected = _SCALARS[hint]
+        converted = convert(value)
+        if converted is None:
+            raise UserError(f"{where}: expected {expected}, got {value!r}")
+        return converted
     return value
+
+
+def _to_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None  # YAML's true/false only: "yes" is text
+
+
+def _to_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return parse_count(value)  # "10k", "1.5M" wherever a whole number is expected
+        except UserError:
+            return None
+    return None
+
+
+def _to_float(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _to_str(value: Any) -> str | None:
+    return str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+
+
+# scalar type -> (converter returning None when the value does not fit, what the error expects)
+_SCALARS = {bool: (_to_bool, "true or false"), int: (_to_int, "a whole number"),
+            float: (_to_float, "a number"), str: (_to_str, "text")}
 
 
 _SUFFIXES = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
