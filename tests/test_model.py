@@ -156,3 +156,62 @@ def test_named_configs_and_validation():
 
 def test_tiny_is_about_a_million_parameters(tiny):
     assert 0.8e6 < count_parameters(tiny) < 2e6
+
+
+def test_checkpoint_folder_hf_layout(tiny, tmp_path, monkeypatch):
+    """Flat config.json, tokenizer files, model card, 0644 weights; loads by ours and by safetensors alone."""
+    import os
+    import stat
+
+    from safetensors.torch import load_file
+
+    from aptm_train.model import checkpoint as ck
+    from aptm_train.model.aptm import APTM as Model
+
+    os.umask(0o022)
+    folder = save_model(tiny, tmp_path / "ckpt", extra_config={"training": {
+        "recipe": "mals-pretrain", "step": 7, "shards": "shards/demo",
+        "counts": {"train": {"samples": 30, "pairs": 60}}}})
+    data = json.loads((folder / "config.json").read_text())
+    assert data["model_type"] == "aptm" and data["architectures"] == ["APTM"]
+    assert data["hidden_size"] == tiny.config.text.hidden_size and data["model"]["name"] == "aptm-tiny"
+    assert {"tokenizer.json", "tokenizer_config.json"} <= {p.name for p in folder.iterdir()}
+    assert stat.S_IMODE((folder / "model.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((folder / "config.json").stat().st_mode) == 0o644
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "shards/demo" in card and "30 images" in card
+    assert "mals-pretrain" in card and "from_pretrained" in card
+    # the tokenizer comes from the folder: no bundled vocab package needed
+    import aptm_train.model.pretrained as pre
+    monkeypatch.setattr(pre, "bundled_minilm_dir", lambda: (_ for _ in ()).throw(AssertionError("bundled")))
+    from aptm_train.text import _load_tokenizer
+    _load_tokenizer.cache_clear()
+    tok = ck.load_tokenizer(folder)
+    assert tok("a woman")["input_ids"][1:-1] == [1037, 2450]
+    raw = load_file(str(folder / "model.safetensors"))
+    ours = ck.from_pretrained(folder)
+    assert not ours.training and isinstance(ours, Model)
+    for name, tensor in ours.state_dict().items():
+        if name not in ck.TIED_ALIASES:
+            assert torch.equal(raw[name], tensor), name
+    assert Model.from_pretrained(folder).config == tiny.config
+
+
+def test_older_folder_without_flat_keys_loads(tiny, tmp_path):
+    folder = save_model(tiny, tmp_path / "old")
+    data = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({"format": data["format"], "model": data["model"]}))
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "README.md"):
+        (folder / name).unlink(missing_ok=True)
+    assert load_model(folder).config == tiny.config
+
+
+def test_card_metrics_rows_replace_same_split(tmp_path):
+    from aptm_train.model.card import card_rows, merge_rows, metric_row, write_card
+
+    write_card(tmp_path, {"model": {"name": "aptm-tiny"}}, [metric_row("shards/a", "test", "fused", {"R@1": 1.0})])
+    rows = merge_rows(card_rows(tmp_path), [metric_row("shards/a", "test", "fused", {"R@1": 55.5}),
+                                            metric_row("shards/b", "test", "itc", {"R@1": 2.0})])
+    write_card(tmp_path, {"model": {"name": "aptm-tiny"}}, rows)
+    rows = card_rows(tmp_path)
+    assert len(rows) == 2 and "55.50" in rows[0] and "shards/b" in rows[1]
