@@ -215,3 +215,24 @@ def test_card_metrics_rows_replace_same_split(tmp_path):
     write_card(tmp_path, {"model": {"name": "aptm-tiny"}}, rows)
     rows = card_rows(tmp_path)
     assert len(rows) == 2 and "55.50" in rows[0] and "shards/b" in rows[1]
+
+
+def test_training_checkpoint_save_prints_no_shared_tensor_note(tiny, tmp_path, caplog):
+    """accelerate notes each dropped tied alias on save_state; our save keeps that note out of the log."""
+    import logging
+
+    from accelerate import Accelerator
+
+    from aptm_train.train.checkpoint import save_checkpoint
+
+    acc = Accelerator(cpu=True)
+    model = acc.prepare(tiny)
+    with caplog.at_level(logging.WARNING):
+        acc.save_state(str(tmp_path / "bare"))                 # the note fires without our filter ...
+    assert any("Removed shared tensor" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        final = save_checkpoint(acc, tmp_path / "run", 3, {"step": 3}, {}, lambda f: save_model(model, f),
+                                "recipe: x\n", keep_last=2)
+    assert not any("Removed shared tensor" in r.getMessage() for r in caplog.records)   # ... not with it
+    assert (final / "model" / "README.md").is_file()
