@@ -155,3 +155,22 @@ def test_search_check_end_to_end(env, search_check, tmp_path, monkeypatch):
     assert all(np.isnan(r.hit) for r in unlabelled)   # no hit is a labelled sample: no share, not 0
     with pytest.raises(UserError, match="manifest"):
         search_check.check(searcher, tmp_path, [3], rerank=0)
+
+
+def test_eval_of_a_model_folder_updates_its_card(env, tmp_path):
+    import shutil
+
+    from aptm_train.model.card import card_rows
+
+    ckpt, _, shards, _ = env
+    folder = shutil.copytree(ckpt, tmp_path / "ckpt")
+    assert card_rows(folder) == []
+    args = ["eval", "--checkpoint", str(folder), "--shards", str(shards), "--mode", "fused,itc", "--k", "4",
+            "--device", "cpu", "--no-progress", "-o", str(tmp_path / "ev")]
+    for _ in range(2):                                # a second eval of the same split replaces its rows
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+    rows = card_rows(folder)
+    assert len(rows) == 2 and all(f"| {shards} | test |" in r for r in rows)
+    assert {r.split("|")[3].strip() for r in rows} == {"fused", "itc"}
+    assert (tmp_path / "ev" / "retrieval_metrics.json").is_file()

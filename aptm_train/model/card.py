@@ -29,20 +29,22 @@ def render_card(config: dict, rows: list[str]) -> str:
     lines = ["---", "library_name: aptm-train",
              "tags: [text-based-person-retrieval, image-text-retrieval, aptm]", "---", "",
              f"# {name}", "",
-             "APTM (attribute prompts for text-based person retrieval): a Swin image encoder, a BERT text "
-             "encoder and a fusion encoder, scored by ITC (cosine of projected features) and re-ranked by ITM.",
+             ("APTM (attribute prompts for text-based person retrieval): a Swin image encoder, a BERT text "
+              "encoder and a fusion encoder, scored by ITC (cosine of projected features) and re-ranked by ITM."),
              "", "## Training", ""]
     lines += _training_lines(training)
     lines += ["", "## Metrics", "", START, *HEADER, *rows, END, "",
               "## How to load", "", "```python",
+              "folder = 'path/to/this/folder'",
               "from aptm_train.model.checkpoint import from_pretrained, load_tokenizer",
-              "model = from_pretrained('THIS_FOLDER')          # config.json + model.safetensors",
-              "tokenizer = load_tokenizer('THIS_FOLDER')       # the tokenizer files beside the weights",
-              "", "# without our code: the raw tensors (the tied MLM decoder is not stored)",
+              "model = from_pretrained(folder)          # config.json + model.safetensors, eval mode",
+              "tokenizer = load_tokenizer(folder)       # the tokenizer files beside the weights",
+              "", "# without our code: the raw tensors (the tied MLM decoder weight / bias are not stored)",
               "from safetensors.torch import load_file",
-              "state = load_file('THIS_FOLDER/model.safetensors')", "```", "",
-              "Command line: `aptm-train eval --checkpoint THIS_FOLDER --shards shards/NAME` and "
-              "`aptm-train search --checkpoint THIS_FOLDER --gallery FOLDER \"a woman in a red coat\"`.", ""]
+              "state = load_file(f'{folder}/model.safetensors')", "```", "",
+              ("Command line: `aptm-train eval --checkpoint FOLDER --shards shards/NAME -o OUT` (adds its "
+               "retrieval metrics to this card) and `aptm-train search --checkpoint FOLDER --gallery IMAGES "
+               "\"a woman in a red coat\" --html hits.html`."), ""]
     return "\n".join(lines)
 
 
