@@ -236,3 +236,24 @@ def test_training_checkpoint_save_prints_no_shared_tensor_note(tiny, tmp_path, c
                                 "recipe: x\n", keep_last=2)
     assert not any("Removed shared tensor" in r.getMessage() for r in caplog.records)   # ... not with it
     assert (final / "model" / "README.md").is_file()
+
+
+def test_training_export_card_names_data_recipe_steps_and_validation(tiny, tmp_path):
+    from types import SimpleNamespace
+
+    from aptm_train.data.shards import open_shards
+    from aptm_train.model.card import card_rows
+    from aptm_train.train.checkpoint import export_model
+    from tests._train_shards import write_shards
+
+    shards = open_shards(write_shards(tmp_path / "shards", n=20))
+    train = shards.counts("train")
+    cfg = SimpleNamespace(recipe="mals-pretrain", init=None, data=SimpleNamespace(shards=str(shards.folder)))
+    export_model(tiny, tmp_path / "model", cfg, shards, 12, {"val_r1": 40.0, "val_r5": 80.0, "val_r10": 90.0})
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert f"- shards: `{shards.folder}`" in card and f"train: {train.samples:,} images, {train.pairs:,}" in card
+    assert "recipe: `mals-pretrain`" in card and "optimiser steps: 12" in card
+    assert card_rows(tmp_path / "model") == [f"| {shards.folder} | val | itc (training validation) | 40.00 | 80.00 | "
+                                             "90.00 | - |"]
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["training"]["counts"]["train"] == {"samples": train.samples, "pairs": train.pairs}

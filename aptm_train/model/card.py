@@ -33,7 +33,8 @@ def render_card(config: dict, rows: list[str]) -> str:
               "encoder and a fusion encoder, scored by ITC (cosine of projected features) and re-ranked by ITM."),
              "", "## Training", ""]
     lines += _training_lines(training)
-    lines += ["", "## Metrics", "", START, *HEADER, *rows, END, "",
+    table = [*HEADER, *rows] if rows else ["No evaluation recorded yet."]
+    lines += ["", "## Metrics", "", START, *table, END, "",
               "## How to load", "", "```python",
               "folder = 'path/to/this/folder'",
               "from aptm_train.model.checkpoint import from_pretrained, load_tokenizer",
