@@ -253,7 +253,7 @@ def test_training_export_card_names_data_recipe_steps_and_validation(tiny, tmp_p
     card = (tmp_path / "model" / "README.md").read_text()
     assert f"- shards: `{shards.folder}`" in card and f"train: {train.samples:,} images, {train.pairs:,}" in card
     assert "recipe: `mals-pretrain`" in card and "optimiser steps: 12" in card
-    assert card_rows(tmp_path / "model") == [f"| {shards.folder} | val | itc (training validation) | 40.00 | 80.00 | "
-                                             "90.00 | - |"]
+    row = f"| {shards.folder} | val | itc (training validation) | 40.00 | 80.00 | 90.00 | - |"
+    assert card_rows(tmp_path / "model") == [row]
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["training"]["counts"]["train"] == {"samples": train.samples, "pairs": train.pairs}
