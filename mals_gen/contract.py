@@ -74,6 +74,29 @@ MALS_LABEL_WORDS: dict[str, tuple[str, str]] = {
     "lower_type": ("dress/skirt", "pants/shorts"),
 }
 
+def describe_mals_attrs(vec) -> str:
+    """Short words for a 27-slot vector: 'man, adult, backpack, upper red, lower blue'."""
+    if vec is None:
+        return ""
+    vec = [int(v) for v in vec]
+    words = []
+    names = {"gender": ("woman", "man"), "age": ("child", "adult"), "hair": ("short hair", "long hair"),
+             "sleeve": ("long sleeves", "short sleeves"), "lower_length": ("long lower", "short lower"),
+             "lower_type": ("dress/skirt", "pants/shorts")}
+    for i, name in enumerate(MALS_ATTRIBUTE_NAMES[:10]):
+        if vec[i] < 0:
+            continue
+        if name in names:
+            words.append(names[name][vec[i]])
+        elif vec[i] == 0:  # presence slots: 0 = has it
+            words.append(name)
+    for colours, offset, garment in ((UPPER_COLOURS, 10, "upper"), (LOWER_COLOURS, 18, "lower")):
+        worn = [c for j, c in enumerate(colours) if vec[offset + j] == 0]
+        if worn:
+            words.append(f"{garment} {'/'.join(worn)}")
+    return ", ".join(words)
+
+
 # ---------------------------------------------------------------------------------------------
 # PA-100K: 26 attributes in the dataset's label order; label 1 = present = the SECOND prompt.
 PA100K_ATTRIBUTE_NAMES: tuple[str, ...] = (

@@ -9,12 +9,11 @@ import json
 from io import BytesIO
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from PIL import Image
 
 from .contact_sheet import save_contact_sheet
-from .contract import LOWER_COLOURS, MALS_ATTRIBUTE_NAMES, UPPER_COLOURS
+from .contract import describe_mals_attrs as describe_attrs
 from .manifest import load_manifest
 from .plan import load_plan
 from .runner import DONE_SUFFIX
@@ -36,29 +35,6 @@ def stage_counts(run_dir: Path) -> pd.DataFrame:
             done[stats["part"]] = stats.get("kept", stats.get("ok", stats.get("samples")))
         table[stage] = pd.Series(done, dtype="float64")
     return table
-
-
-def describe_attrs(vec) -> str:
-    """Short words for a 27-slot vector: 'man, adult, backpack, upper red, lower blue'."""
-    if vec is None:
-        return ""
-    vec = np.asarray(vec)
-    words = []
-    names = {"gender": ("woman", "man"), "age": ("child", "adult"), "hair": ("short hair", "long hair"),
-             "sleeve": ("long sleeves", "short sleeves"), "lower_length": ("long lower", "short lower"),
-             "lower_type": ("dress/skirt", "pants/shorts")}
-    for i, name in enumerate(MALS_ATTRIBUTE_NAMES[:10]):
-        if vec[i] < 0:
-            continue
-        if name in names:
-            words.append(names[name][vec[i]])
-        elif vec[i] == 0:  # presence slots: 0 = has it
-            words.append(name)
-    for colours, offset, garment in ((UPPER_COLOURS, 10, "upper"), (LOWER_COLOURS, 18, "lower")):
-        worn = [c for j, c in enumerate(colours) if vec[offset + j] == 0]
-        if worn:
-            words.append(f"{garment} {'/'.join(worn)}")
-    return ", ".join(words)
 
 
 def contact_sheet_items(run_dir: Path, frame: pd.DataFrame, count: int) -> list:

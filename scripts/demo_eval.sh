@@ -22,7 +22,7 @@ fi
 if [ -d "$CKPT/model" ] || [ -d "$CKPT/best" ]; then OUT="${CKPT%/}/eval"; else OUT=$(dirname "$CKPT")/eval; fi
 echo "== eval: $CKPT on $SHARDS (test split) =="
 $BIN/aptm-train eval --checkpoint "$CKPT" --shards "$SHARDS" --split test --mode all \
-  --out "$OUT" --rankings --html --no-progress
+  -o "$OUT" --rankings --html --no-progress
 # search works on any folder of images: unpack the quickstart's images (KEY.jpg) into one
 GALLERY="$OUT/gallery"
 rm -rf "$GALLERY" && mkdir -p "$GALLERY"

@@ -31,7 +31,7 @@ if [ -z "${DEMO_PRECISION:-}" ]; then
   if grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then DEMO_PRECISION=bf16; else DEMO_PRECISION=no; fi
 fi
 rm -rf "$RUN"
-$BIN/aptm-train pretrain --shards "$SHARDS" --config aptm-mini --out "$RUN" --max-steps "$STEPS" \
+$BIN/aptm-train pretrain --shards "$SHARDS" --model-size aptm-mini -o "$RUN" --max-steps "$STEPS" \
   --batch-size 16 --workers 1 --lr 2e-4 --log-every 10 --save-every "$STEPS" --eval-every 175 \
   --precision "$DEMO_PRECISION" --set schedule.warmup_steps=50 --set 'model_overrides.vision.img_size=[192,64]' \
   --set model_overrides.vision.drop_path_rate=0.0 --set data.randaug_ops=0 --set data.random_erasing=0.0 \

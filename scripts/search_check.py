@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from aptm_train.eval.run import build_encoder, checkpoint_folder
-from aptm_train.search.index import build_or_load_index, checkpoint_identity, open_gallery
-from aptm_train.search.search import search
+from aptm_train.search.session import open_search
 from mals_gen.contract import ATTR
 from mals_gen.errors import UserError, user_errors
 
@@ -53,16 +51,12 @@ class Searcher:
 
     def __init__(self, checkpoint: str | Path, gallery: str | Path, *, device: str = "auto",
                  batch_size: int = 64, norm: str = "mals"):
-        folder = checkpoint_folder(checkpoint)
-        self.enc = build_encoder(folder, device=device, batch_size=batch_size, norm=norm, progress=False)
-        self.gallery = open_gallery(gallery)
-        # the same identity as `aptm-train search`, so the index that command cached is reused
-        ckpt_id = checkpoint_identity(folder, f"{norm}:{self.enc.model.config.vision.img_size}")
-        self.index, _ = build_or_load_index(self.enc, self.gallery, ckpt_id, echo=_to_stderr)
+        # the search of `aptm-train search`: the index that command cached is reused
+        self.session = open_search(checkpoint, gallery, device=device, batch_size=batch_size, norm=norm,
+                                   echo=_to_stderr, progress=False)
 
     def ranked_keys(self, query: str, top: int, rerank: int) -> list[str]:
-        hits = search(self.enc, self.index, self.gallery, query, top=top, rerank=rerank)
-        return [key_of(h.item) for h in hits]
+        return [key_of(h.item) for h in self.session.search(query, top=top, rerank=rerank)]
 
 
 def check(searcher: Searcher, shards: str | Path, tops: list[int], rerank: int) -> list[Row]:

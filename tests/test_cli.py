@@ -55,3 +55,41 @@ def test_exit_codes_of_commands_pass_through(capsys, tmp_path):
 
     code, _, _ = _run(app, "mals", ["verify", str(tmp_path)], capsys)  # an empty folder is not sound
     assert code == 1
+
+
+def _commands(app):
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return {name: cmd for name, cmd in group.commands.items()}
+
+
+def test_one_vocabulary_out_and_config(program):
+    """Every --out also answers to -o; --config is a YAML file in both; aptm-train sizes are --model-size."""
+    name, app = program
+    commands = _commands(app)
+    outs = 0
+    for cmd_name, cmd in commands.items():
+        for param in cmd.params:
+            if "--out" in param.opts:
+                outs += 1
+                assert "-o" in param.opts, f"{name} {cmd_name}: --out without -o"
+            if "--config" in param.opts:
+                assert "YAML" in (param.help or ""), f"{name} {cmd_name}: --config is not a YAML file"
+            assert "--config-file" not in param.opts
+    assert outs >= 3
+    if name == "aptm-train":
+        for cmd_name in ("pretrain", "finetune"):
+            assert any("--model-size" in p.opts for p in commands[cmd_name].params)
+
+
+def test_old_model_size_spelling_gets_a_one_line_hint(tmp_path, capsys):
+    from aptm_train.cli import app
+    from mals_gen.errors import user_errors
+
+    with pytest.raises(SystemExit) as exit_info, user_errors("aptm-train"):
+        run_app(app, "aptm-train", ["pretrain", "--shards", str(tmp_path), "-o", str(tmp_path / "r"),
+                                    "--config", "aptm-tiny"])
+    code, err = exit_info.value.code, capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--model-size aptm-tiny" in err

@@ -156,3 +156,104 @@ def test_named_configs_and_validation():
 
 def test_tiny_is_about_a_million_parameters(tiny):
     assert 0.8e6 < count_parameters(tiny) < 2e6
+
+
+def test_checkpoint_folder_hf_layout(tiny, tmp_path, monkeypatch):
+    """Flat config.json, tokenizer files, model card, 0644 weights; loads by ours and by safetensors alone."""
+    import os
+    import stat
+
+    from safetensors.torch import load_file
+
+    from aptm_train.model import checkpoint as ck
+    from aptm_train.model.aptm import APTM as Model
+
+    os.umask(0o022)
+    folder = save_model(tiny, tmp_path / "ckpt", extra_config={"training": {
+        "recipe": "mals-pretrain", "step": 7, "shards": "shards/demo",
+        "counts": {"train": {"samples": 30, "pairs": 60}}}})
+    data = json.loads((folder / "config.json").read_text())
+    assert data["model_type"] == "aptm" and data["architectures"] == ["APTM"]
+    assert data["hidden_size"] == tiny.config.text.hidden_size and data["model"]["name"] == "aptm-tiny"
+    assert {"tokenizer.json", "tokenizer_config.json"} <= {p.name for p in folder.iterdir()}
+    assert stat.S_IMODE((folder / "model.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((folder / "config.json").stat().st_mode) == 0o644
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "shards/demo" in card and "30 images" in card
+    assert "mals-pretrain" in card and "from_pretrained" in card
+    # the tokenizer comes from the folder: no bundled vocab package needed
+    import aptm_train.model.pretrained as pre
+    monkeypatch.setattr(pre, "bundled_minilm_dir", lambda: (_ for _ in ()).throw(AssertionError("bundled")))
+    from aptm_train.text import _load_tokenizer
+    _load_tokenizer.cache_clear()
+    tok = ck.load_tokenizer(folder)
+    assert tok("a woman")["input_ids"][1:-1] == [1037, 2450]
+    raw = load_file(str(folder / "model.safetensors"))
+    ours = ck.from_pretrained(folder)
+    assert not ours.training and isinstance(ours, Model)
+    for name, tensor in ours.state_dict().items():
+        if name not in ck.TIED_ALIASES:
+            assert torch.equal(raw[name], tensor), name
+    assert Model.from_pretrained(folder).config == tiny.config
+
+
+def test_older_folder_without_flat_keys_loads(tiny, tmp_path):
+    folder = save_model(tiny, tmp_path / "old")
+    data = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({"format": data["format"], "model": data["model"]}))
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "README.md"):
+        (folder / name).unlink(missing_ok=True)
+    assert load_model(folder).config == tiny.config
+
+
+def test_card_metrics_rows_replace_same_split(tmp_path):
+    from aptm_train.model.card import card_rows, merge_rows, metric_row, write_card
+
+    write_card(tmp_path, {"model": {"name": "aptm-tiny"}}, [metric_row("shards/a", "test", "fused", {"R@1": 1.0})])
+    rows = merge_rows(card_rows(tmp_path), [metric_row("shards/a", "test", "fused", {"R@1": 55.5}),
+                                            metric_row("shards/b", "test", "itc", {"R@1": 2.0})])
+    write_card(tmp_path, {"model": {"name": "aptm-tiny"}}, rows)
+    rows = card_rows(tmp_path)
+    assert len(rows) == 2 and "55.50" in rows[0] and "shards/b" in rows[1]
+
+
+def test_training_checkpoint_save_prints_no_shared_tensor_note(tiny, tmp_path, caplog):
+    """accelerate notes each dropped tied alias on save_state; our save keeps that note out of the log."""
+    import logging
+
+    from accelerate import Accelerator
+
+    from aptm_train.train.checkpoint import save_checkpoint
+
+    acc = Accelerator(cpu=True)
+    model = acc.prepare(tiny)
+    with caplog.at_level(logging.WARNING):
+        acc.save_state(str(tmp_path / "bare"))                 # the note fires without our filter ...
+    assert any("Removed shared tensor" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        final = save_checkpoint(acc, tmp_path / "run", 3, {"step": 3}, {}, lambda f: save_model(model, f),
+                                "recipe: x\n", keep_last=2)
+    assert not any("Removed shared tensor" in r.getMessage() for r in caplog.records)   # ... not with it
+    assert (final / "model" / "README.md").is_file()
+
+
+def test_training_export_card_names_data_recipe_steps_and_validation(tiny, tmp_path):
+    from types import SimpleNamespace
+
+    from aptm_train.data.shards import open_shards
+    from aptm_train.model.card import card_rows
+    from aptm_train.train.checkpoint import export_model
+    from tests._train_shards import write_shards
+
+    shards = open_shards(write_shards(tmp_path / "shards", n=20))
+    train = shards.counts("train")
+    cfg = SimpleNamespace(recipe="mals-pretrain", init=None, data=SimpleNamespace(shards=str(shards.folder)))
+    export_model(tiny, tmp_path / "model", cfg, shards, 12, {"val_r1": 40.0, "val_r5": 80.0, "val_r10": 90.0})
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert f"- shards: `{shards.folder}`" in card and f"train: {train.samples:,} images, {train.pairs:,}" in card
+    assert "recipe: `mals-pretrain`" in card and "optimiser steps: 12" in card
+    row = f"| {shards.folder} | val | itc (training validation) | 40.00 | 80.00 | 90.00 | - |"
+    assert card_rows(tmp_path / "model") == [row]
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["training"]["counts"]["train"] == {"samples": train.samples, "pairs": train.pairs}

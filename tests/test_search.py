@@ -135,8 +135,10 @@ def test_search_check_end_to_end(env, search_check, tmp_path, monkeypatch):
     ckpt, folder, shards, _ = env
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     loads = []
-    real = search_check.build_encoder
-    monkeypatch.setattr(search_check, "build_encoder", lambda *a, **k: loads.append(1) or real(*a, **k))
+    import aptm_train.eval.run as eval_run
+
+    real = eval_run.build_encoder        # open_search looks it up on each call: count the model loads
+    monkeypatch.setattr(eval_run, "build_encoder", lambda *a, **k: loads.append(1) or real(*a, **k))
     # the gallery folder's img*.jpg are not in the manifest: the shards' 30 samples are the labelled ones
     searcher = search_check.Searcher(ckpt, shards, device="cpu")
     rows = search_check.check(searcher, shards, [4, 30], rerank=3)
@@ -155,3 +157,47 @@ def test_search_check_end_to_end(env, search_check, tmp_path, monkeypatch):
     assert all(np.isnan(r.hit) for r in unlabelled)   # no hit is a labelled sample: no share, not 0
     with pytest.raises(UserError, match="manifest"):
         search_check.check(searcher, tmp_path, [3], rerank=0)
+
+
+def test_eval_of_a_model_folder_updates_its_card(env, tmp_path):
+    import shutil
+
+    from aptm_train.model.card import card_rows
+
+    ckpt, _, shards, _ = env
+    folder = shutil.copytree(ckpt, tmp_path / "ckpt")
+    assert card_rows(folder) == []
+    args = ["eval", "--checkpoint", str(folder), "--shards", str(shards), "--mode", "fused,itc", "--k", "4",
+            "--device", "cpu", "--no-progress", "-o", str(tmp_path / "ev")]
+    for _ in range(2):                                # a second eval of the same split replaces its rows
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+    rows = card_rows(folder)
+    assert len(rows) == 2 and all(f"| {shards} | test |" in r for r in rows)
+    assert {r.split("|")[3].strip() for r in rows} == {"fused", "itc"}
+    assert (tmp_path / "ev" / "retrieval_metrics.json").is_file()
+
+
+def test_search_pictures_show_scores_captions_and_attributes(env, tmp_path):
+    from PIL import Image
+
+    from aptm_train.search.grid import THUMB_H, write_html, write_png
+    from aptm_train.search.session import open_search
+
+    ckpt, folder, shards, _ = env
+    for gallery in (shards, folder):
+        session = open_search(ckpt, gallery, device="cpu", echo=lambda *_: None,
+                              index_path=tmp_path / f"{gallery.name}.npz", progress=False)
+        query = "a man in a red <shirt>"
+        hits = session.search(query, top=4, rerank=2)
+        page = write_html(tmp_path / f"{gallery.name}.html", query, hits, session.gallery).read_text()
+        assert "<h1>\u201ca man in a red &lt;shirt&gt;\u201d</h1>" in page and page.count("data:image/jpeg") == 4
+        assert "#1</span>" in page and "ITM " in page and f"ITC {hits[0].itc:.3f}" in page and "ITM -" in page
+        png = Image.open(write_png(tmp_path / f"{gallery.name}.png", query, hits, session.gallery))
+        assert png.height >= THUMB_H + 60 and png.width >= 4 * 200
+        if gallery == shards:
+            sample_caption = "a person wearing"      # tests/_train_shards captions
+            assert sample_caption in page and "attributes: man" in page
+            assert "(train)" in page or "(test)" in page or "(val)" in page
+        else:
+            assert "attributes:" not in page and Path(hits[0].item).name in page

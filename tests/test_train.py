@@ -21,13 +21,13 @@ from mals_gen.errors import UserError
 from ._train_shards import train_keys, write_shards
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--config", "aptm-tiny", "--batch-size", "8", "--lr", "5e-4", "--log-every", "1",
+TINY = ["--model-size", "aptm-tiny", "--batch-size", "8", "--lr", "5e-4", "--log-every", "1",
         "--set", "model_overrides.vision.img_size=[96,32]", "--set", "schedule.warmup_steps=2"]
 STEPS = 12
 
 
 def tiny_cfg(shards: Path, out: Path, **flags):
-    args = {"shards": str(shards), "out": str(out), "config": "aptm-tiny", "batch_size": 8, "lr": 5e-4,
+    args = {"shards": str(shards), "out": str(out), "model_size": "aptm-tiny", "batch_size": 8, "lr": 5e-4,
             "log_every": 1, "max_steps": STEPS, "save_every": 4, "workers": 2} | flags
     over = overrides(["model_overrides.vision.img_size=[96,32]", "schedule.warmup_steps=2"], **args)
     return resolve("pretrain", None, over)
@@ -131,11 +131,11 @@ def test_user_errors_are_one_line(shards, full_run, tmp_path):
         resolve("pretrain", None, {"data": {"shards": "x", "shufle_buffer": 3}, "out": "o"})
     assert "unknown key 'shufle_buffer'" in one_line(err.value)
     with pytest.raises(UserError) as err:          # resume with another model size
-        train(tiny_cfg(shards, full_run, config="aptm-mini"), resume=True)
+        train(tiny_cfg(shards, full_run, model_size="aptm-mini"), resume=True)
     assert "aptm-tiny" in one_line(err.value) and "aptm-mini" in str(err.value)
     with pytest.raises(UserError) as err:          # fine-tune a checkpoint of another size
         over = overrides(None, shards=str(shards), out=str(tmp_path / "r3"), init=str(full_run / "model"),
-                         config="aptm-mini")
+                         model_size="aptm-mini")
         train(resolve("finetune", None, over))
     assert "holds an aptm-tiny model" in one_line(err.value)
 
@@ -143,7 +143,7 @@ def test_user_errors_are_one_line(shards, full_run, tmp_path):
 def test_cli_prints_one_line_for_a_user_error(tmp_path):
     (tmp_path / "empty").mkdir()
     done = subprocess.run([sys.executable, "-m", "aptm_train", "pretrain", "--shards", str(tmp_path / "empty"),
-                           "--out", str(tmp_path / "run"), "--config", "aptm-tiny"], cwd=ROOT,
+                           "-o", str(tmp_path / "run"), "--model-size", "aptm-tiny"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "no .tar shards" in done.stderr

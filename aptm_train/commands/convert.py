@@ -21,7 +21,7 @@ def _image_size(text: str | None) -> tuple[int, int] | None:
 
 def convert(
     ckpt: Annotated[Path, typer.Argument(help="released checkpoint_best.pth ({'model', 'config'})")],
-    out: Annotated[Path, typer.Option("--out", help="output folder (config.json + model.safetensors)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output model folder (config.json, weights, tokenizer, card)")],
     trust_pickle: Annotated[bool, typer.Option(
         "--trust-pickle", help="allow unrestricted unpickling (it runs code: trusted files only)")] = False,
     image_size: Annotated[str | None, typer.Option(

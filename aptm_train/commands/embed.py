@@ -1,4 +1,4 @@
-"""`aptm-train embed --checkpoint DIR --images FOLDER_OR_SHARDS [--texts FILE] --out DIR [--format parquet|npy]`."""
+"""`aptm-train embed --checkpoint DIR --images FOLDER_OR_SHARDS [--texts FILE] -o DIR [--format parquet|npy]`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,7 @@ FORMATS = ("parquet", "npy")
 
 def embed_command(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="model folder or training run")],
-    out: Annotated[Path, typer.Option("--out", help="output folder")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
     images: Annotated[Path | None, typer.Option("--images", help="folder of images or shard folder")] = None,
     texts: Annotated[Path | None, typer.Option("--texts", help="text file, one query per line")] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet (id + embedding columns) | npy (+ ids .txt)")]

@@ -46,7 +46,7 @@ def eval_command(
     precision: Annotated[str, typer.Option("--precision", help="fp32 (or no) | bf16 | fp16")] = "fp32",
     norm: Annotated[str, typer.Option("--norm", help="image mean/std: auto (the split's source) | mals | "
                                       "cuhk-pedes | icfg-pedes | rstpreid | pa100k")] = "auto",
-    out: Annotated[Path | None, typer.Option("--out", help="folder for the JSON metrics, rankings, HTML")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="folder for the JSON metrics, rankings, HTML")] = None,
     rankings: Annotated[bool, typer.Option("--rankings", help="write per-query rankings (parquet) to --out")] = False,
     html: Annotated[bool, typer.Option("--html", help="write an HTML page of sampled queries to --out")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="hide progress bars")] = False,

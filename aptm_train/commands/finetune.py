@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         shards: o.Shards,
         init: Annotated[str, typer.Option("--init", help="Model folder to start from (config.json + "
                                           "model.safetensors), e.g. PRETRAIN_RUN/best.")],
-        out: o.Out, config: o.Size = None, config_file: o.ConfigFile = None,
+        out: o.Out, model_size: o.Size = None, config_file: o.ConfigFile = None,
         sets: o.Sets = None, resume: o.Resume = False, recipe: o.Recipe = None,
         max_steps: o.MaxSteps = None, epochs: o.Epochs = None, batch_size: o.BatchSize = None,
         workers: o.Workers = None, lr: o.Lr = None, grad_accum: o.GradAccum = None,
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         save_every: o.SaveEvery = None, keep_last: o.KeepLast = None, eval_every: o.EvalEvery = None,
         log_every: o.LogEvery = None, no_progress: o.NoProgress = False,
     ) -> None:
-        """Fine-tune: `aptm-train finetune --shards shards/cuhk --init RUN/best --out RUN2`."""
+        """Fine-tune: `aptm-train finetune --shards shards/cuhk --init RUN/best -o RUN2`."""
         flags = dict(locals())
         config_file, resume, sets = flags.pop("config_file"), flags.pop("resume"), flags.pop("sets")
         progress = not flags.pop("no_progress")

@@ -11,7 +11,7 @@ from ..train import cli_options as o
 def register(app: typer.Typer) -> None:
     @app.command()
     def pretrain(
-        shards: o.Shards, out: o.Out, config: o.Size = None, config_file: o.ConfigFile = None,
+        shards: o.Shards, out: o.Out, model_size: o.Size = None, config_file: o.ConfigFile = None,
         sets: o.Sets = None, resume: o.Resume = False, recipe: o.Recipe = None,
         max_steps: o.MaxSteps = None, epochs: o.Epochs = None, batch_size: o.BatchSize = None,
         workers: o.Workers = None, lr: o.Lr = None, grad_accum: o.GradAccum = None,
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         pretrained: Annotated[bool | None, typer.Option(
             "--pretrained/--no-pretrained", help="Load the size's pretrained Swin / BERT weights.")] = None,
     ) -> None:
-        """Pretrain APTM: `aptm-train pretrain --shards shards/NAME --config aptm-mini --out RUN`."""
+        """Pretrain APTM: `aptm-train pretrain --shards shards/NAME --model-size aptm-mini -o RUN`."""
         flags = dict(locals())
         config_file, resume, sets = flags.pop("config_file"), flags.pop("resume"), flags.pop("sets")
         progress = not flags.pop("no_progress")

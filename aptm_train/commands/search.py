@@ -25,25 +25,21 @@ def search_command(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="hide progress bars")] = False,
 ) -> None:
     """Rank a gallery by a text query: the gallery is embedded once (index reused while unchanged)."""
-    from aptm_train.eval.run import build_encoder, checkpoint_folder
     from aptm_train.search.grid import write_html, write_png
-    from aptm_train.search.index import build_or_load_index, checkpoint_identity, open_gallery
-    from aptm_train.search.search import format_hits, search
+    from aptm_train.search.search import format_hits
+    from aptm_train.search.session import open_search
 
     if top < 1:
         raise UserError(f"--top must be at least 1, got {top}")
-    folder = checkpoint_folder(checkpoint)
-    enc = build_encoder(folder, device=device, batch_size=batch_size, norm=norm, progress=not no_progress)
-    gal = open_gallery(gallery)
-    ckpt_id = checkpoint_identity(folder, f"{norm}:{enc.model.config.vision.img_size}")
-    idx, reused = build_or_load_index(enc, gal, ckpt_id, index, echo=typer.echo)
-    typer.echo(f"{'reused' if reused else 'built'} index of {len(idx.items):,} images")
-    hits = search(enc, idx, gal, query, top=top, rerank=rerank)
-    typer.echo(format_hits(hits, gal))
+    session = open_search(checkpoint, gallery, device=device, batch_size=batch_size, norm=norm, echo=typer.echo,
+                          index_path=index, progress=not no_progress)
+    typer.echo(f"{'reused' if session.reused else 'built'} index of {len(session.index.items):,} images")
+    hits = session.search(query, top=top, rerank=rerank)
+    typer.echo(format_hits(hits, session.gallery))
     if html:
-        typer.echo(f"wrote {write_html(html, query, hits, gal)}")
+        typer.echo(f"wrote {write_html(html, query, hits, session.gallery)}")
     if png:
-        typer.echo(f"wrote {write_png(png, query, hits, gal)}")
+        typer.echo(f"wrote {write_png(png, query, hits, session.gallery)}")
 
 
 def register(app: typer.Typer) -> None:

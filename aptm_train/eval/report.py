@@ -131,3 +131,22 @@ def write_html(path: Path, data: SplitData, result: RetrievalResult, mode: str, 
 
 def dumps(obj) -> str:
     return json.dumps(_clean(obj), indent=2)
+
+
+def update_card(folder: Path, shards: str, split: str, payload: dict, echo=print) -> Path | None:
+    """Put this eval's retrieval rows into the checkpoint folder's model card (README.md).
+
+    Rows of the same (shards, split) are replaced; a folder without a card (older exports) gets one.
+    A read-only folder keeps its card: one warning line, the metrics JSON is already written.
+    """
+    from ..model.card import card_rows, merge_rows, metric_row, write_card
+
+    if not payload.get("retrieval"):
+        return None
+    new = [metric_row(str(shards), split, mode, m) for mode, m in payload["retrieval"].items()]
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text())
+        return write_card(folder, config, merge_rows(card_rows(folder), new))
+    except OSError as err:
+        echo(f"warning: {folder}/README.md not updated ({err.strerror or err}); the metrics are in the JSON")
+        return None

@@ -52,8 +52,7 @@ def build_encoder(checkpoint: str | Path, *, device: str = "auto", precision: st
     """Load a checkpoint folder into an eval-mode `Encoder` (test-time transform of the model's size)."""
     from ..data.shards import NORM_STATS
     from ..data.transforms import test_transform
-    from ..model.checkpoint import load_model
-    from ..text import build_tokenizer
+    from ..model.checkpoint import load_model, load_tokenizer
     from .dist import init_dist
     from .encode import PRECISION_ALIASES, PRECISIONS, Encoder
 
@@ -66,7 +65,7 @@ def build_encoder(checkpoint: str | Path, *, device: str = "auto", precision: st
     dist = init_dist(dev)
     model = load_model(checkpoint, map_location=dev).eval()
     cfg = model.config
-    return Encoder(model, build_tokenizer(cfg), test_transform(tuple(cfg.vision.img_size), norm), dev, dist,
+    return Encoder(model, load_tokenizer(checkpoint, cfg), test_transform(tuple(cfg.vision.img_size), norm), dev, dist,
                    batch_size=batch_size, max_len=cfg.text.max_len, precision=precision, progress=progress)
 
 
@@ -110,6 +109,10 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict | None:
 
             path = write_json(Path(cfg.out) / f"{cfg.task}_metrics.json", payload)
             echo(f"wrote {path}")
+            from .report import update_card
+
+            if card := update_card(checkpoint_folder(cfg.checkpoint), cfg.shards, cfg.split, payload, echo):
+                echo(f"updated {card}")
         enc.dist.barrier()
         return payload if enc.dist.is_main else None
     finally:

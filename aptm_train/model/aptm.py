@@ -43,6 +43,13 @@ class APTM(nn.Module):
     def from_config(cls, cfg: APTMConfig) -> APTM:
         return cls(cfg)
 
+    @classmethod
+    def from_pretrained(cls, folder, device="cpu") -> APTM:
+        """The model of a checkpoint folder in eval mode (`checkpoint.from_pretrained`)."""
+        from .checkpoint import from_pretrained
+
+        return from_pretrained(folder, device)
+
     def forward(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run `fn(self, *args, **kwargs)` inside forward.
 

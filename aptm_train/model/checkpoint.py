@@ -1,4 +1,10 @@
-"""Checkpoint folders: `config.json` (the APTMConfig) + `model.safetensors`; a folder rebuilds its model.
+"""Checkpoint folders in the Hugging Face layout; a folder rebuilds its model by itself.
+
+    config.json          model_type "aptm", architectures ["APTM"], a few flat sizes, and our
+                         nested APTMConfig under "model" (older folders without the flat keys load too)
+    model.safetensors    the weights (readable by `safetensors.torch.load_file` alone)
+    tokenizer files      vocab.txt, tokenizer.json, ... (so the folder needs no bundled vocab package)
+    README.md            the model card (`card.py`): training data, recipe, steps, metrics, loading
 
 safetensors refuses tensors that share memory, so the two aliases of the tied MLM head
 (`decoder.weight` = word embeddings, `decoder.bias` = `cls.predictions.bias`) are dropped on save
@@ -6,6 +12,7 @@ and re-tied by construction on load.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -16,17 +23,26 @@ from mals_gen.config import from_mapping, to_dict
 from mals_gen.errors import UserError
 
 from .aptm import APTM
+from .card import write_card
 from .config import APTMConfig
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT = "aptm-train/1"
+MODEL_TYPE = "aptm"
+#: Files `save_pretrained` of a BERT tokenizer writes; any one of them marks a folder's own tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 #: Names that alias another tensor of the state dict; never stored.
 TIED_ALIASES = ("text_encoder.cls.predictions.decoder.weight", "text_encoder.cls.predictions.decoder.bias")
 
 
 def config_dict(cfg: APTMConfig) -> dict:
-    return {"format": FORMAT, "model": to_dict(cfg)}
+    """HF-style flat keys (for tools that read config.json) + our nested config (what rebuilds the model)."""
+    flat = {"model_type": MODEL_TYPE, "architectures": ["APTM"], "hidden_size": cfg.text.hidden_size,
+            "vocab_size": cfg.text.vocab_size, "vision_width": cfg.vision.width,
+            "projection_dim": cfg.embed_dim, "image_size": list(cfg.vision.img_size),
+            "max_length": cfg.text.max_len, "torch_dtype": "float32"}
+    return flat | {"format": FORMAT, "model": to_dict(cfg)}
 
 
 def config_from_dict(data: dict, where: str) -> APTMConfig:
@@ -42,22 +58,37 @@ def storable_state(model: APTM) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in sd.items() if k not in TIED_ALIASES}
 
 
-def save_model(model: APTM, folder: str | Path, extra_config: dict | None = None) -> Path:
-    """Write `config.json` + `model.safetensors` into `folder` (atomically renamed into place)."""
+def save_model(model: APTM, folder: str | Path, extra_config: dict | None = None,
+               card_rows: list[str] | None = None) -> Path:
+    """Write config.json, model.safetensors, the tokenizer files and the model card into `folder`.
+
+    Weights and config are written under temporary names and renamed, so a reader never sees a
+    half-written file. Files get the usual 0644 (less the umask): a checkpoint is shared with the group.
+    """
     from safetensors.torch import save_file
+
+    from ..text import build_tokenizer
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "module", model)     # unwrap DDP / accelerate wrappers
-    # Temporary names + rename: a reader never sees a half-written file.
     tmp = folder / f".{WEIGHTS_NAME}.tmp-{os.getpid()}"
     save_file(storable_state(model), str(tmp), metadata={"format": FORMAT})
-    os.replace(tmp, folder / WEIGHTS_NAME)
+    _publish(tmp, folder / WEIGHTS_NAME)
+    build_tokenizer(model.config).save_pretrained(str(folder))
     data = config_dict(model.config) | (extra_config or {})
     tmp = folder / f".{CONFIG_NAME}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, folder / CONFIG_NAME)
+    _publish(tmp, folder / CONFIG_NAME)
+    write_card(folder, data, card_rows)
     return folder
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    umask = os.umask(0)     # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    os.chmod(tmp, 0o644 & ~umask)
+    os.replace(tmp, final)
 
 
 def load_config(folder: str | Path) -> APTMConfig:
@@ -70,6 +101,21 @@ def load_config(folder: str | Path) -> APTMConfig:
     except json.JSONDecodeError as err:
         raise UserError(f"{path}: malformed JSON at line {err.lineno}; rewrite the file") from None
     return config_from_dict(data, str(path))
+
+
+def load_tokenizer(folder: str | Path, cfg: APTMConfig | None = None):
+    """The folder's own tokenizer files if it has them (older folders: the one its config names)."""
+    from ..text import build_tokenizer
+
+    cfg = cfg or load_config(folder)
+    if any((Path(folder) / name).is_file() for name in TOKENIZER_FILES):
+        cfg = dataclasses.replace(cfg, text=dataclasses.replace(cfg.text, tokenizer=str(Path(folder).resolve())))
+    return build_tokenizer(cfg)
+
+
+def from_pretrained(folder: str | Path, device: str | torch.device = "cpu") -> APTM:
+    """The model of a checkpoint folder, in eval mode (the Hugging Face-style entry point)."""
+    return load_model(folder, map_location=device).eval()
 
 
 def load_model(folder: str | Path, map_location: str | torch.device = "cpu") -> APTM:

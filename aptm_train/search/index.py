@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mals_gen.contract import SHARD_IMAGE_EXT
+from mals_gen.contract import SHARD_IMAGE_EXT, ShardSample
 from mals_gen.errors import UserError
 from mals_gen.fsutil import atomic_path
 
@@ -94,6 +94,12 @@ def iter_images(gallery: Gallery, wanted: set[int] | None = None) -> Iterator[tu
             if wanted is None or i in wanted:
                 yield i, (gallery.root / rel).read_bytes()
         return
+    for i, sample in iter_samples(gallery, wanted):
+        yield i, sample.image
+
+
+def iter_samples(gallery: Gallery, wanted: set[int] | None = None) -> Iterator[tuple[int, ShardSample]]:
+    """(item index, sample with its KEY.json fields) of a shard gallery, in tar order."""
     position = {item: i for i, item in enumerate(gallery.items)}
     tars = sorted({gallery.items[i].split("/", 1)[0] for i in wanted}) if wanted is not None else \
         [f[0] for f in gallery.files]
@@ -101,7 +107,7 @@ def iter_images(gallery: Gallery, wanted: set[int] | None = None) -> Iterator[tu
         for files in read_tar(str(gallery.root / name)):
             i = position.get(f"{name}/{files['__key__']}")
             if i is not None and (wanted is None or i in wanted):
-                yield i, to_sample(files).image
+                yield i, to_sample(files)
 
 
 def load_images(gallery: Gallery, indices: list[int]) -> dict[int, bytes]:

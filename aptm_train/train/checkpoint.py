@@ -4,14 +4,16 @@ RUN/checkpoints/step-00000030/
     accelerate state     model, optimiser, scheduler, grad scaler, RNG of every process
     trainer_state.json   step, epoch, pairs consumed per loader worker (the data position), best
     task_state.pt        the loss task's generator (hard negatives, prompt draws), per process
-    model/               config.json + model.safetensors (loads with `load_model` by itself)
+    model/               a model folder (config.json, model.safetensors, tokenizer, README.md card)
     train_config.yaml    the resolved training config
 A checkpoint is written under `step-N.tmp` and renamed when complete, so a process killed while
 saving leaves no half checkpoint behind (the next save or resume sweeps the leftover away).
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -50,7 +52,8 @@ def save_checkpoint(accelerator, run: Path, step: int, state: dict, task_state: 
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    with quiet_shared_tensor_warning():
+        accelerator.save_state(str(tmp))
     torch.save(task_state, tmp / f"task_state_{accelerator.process_index}.pt")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -64,11 +67,43 @@ def save_checkpoint(accelerator, run: Path, step: int, state: dict, task_state: 
     return final
 
 
-def export_model(model, folder: Path, recipe: str, step: int) -> None:
-    """An exported model folder (config.json + model.safetensors), noting the recipe and step."""
+class _DropSharedTensorNote(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Removed shared tensor" not in str(record.getMessage())   # accelerate prefixes "[RANK n] "
+
+
+@contextlib.contextmanager
+def quiet_shared_tensor_warning():
+    """Silence accelerate's "Removed shared tensor" note while it saves our model.
+
+    Our MLM decoder weight and bias are aliases of the word embeddings and `cls.predictions.bias`
+    (tied by construction); safetensors cannot store an alias, so accelerate drops the second name
+    and says so on every save. Nothing is lost: `load_state` re-ties them (resume tests check the
+    restored weights). Only that exact message is dropped; every other accelerate warning passes.
+    """
+    logger = logging.getLogger("accelerate.utils.other")
+    note = _DropSharedTensorNote()
+    logger.addFilter(note)
+    try:
+        yield
+    finally:
+        logger.removeFilter(note)
+
+
+def export_model(model, folder: Path, cfg, shards, step: int, val: dict | None = None) -> None:
+    """An exported model folder whose config.json and model card note the data, recipe, step, validation."""
+    from ..model.card import metric_row
     from ..model.checkpoint import save_model
 
-    save_model(model, folder, extra_config={"training": {"recipe": recipe, "step": step}})
+    counts = {split: shards.counts(split) for split in ("train", "val", "test")}
+    training = {"recipe": cfg.recipe, "step": step, "init": cfg.init, "shards": str(cfg.data.shards),
+                "counts": {s: {"samples": c.samples, "pairs": c.pairs} for s, c in counts.items() if c.samples}}
+    rows = []
+    if val:     # the trainer's own validation: ITC only, on at most data.val_max_images images
+        rows.append(metric_row(str(cfg.data.shards), "val", "itc (training validation)",
+                               {"R@1": val.get("val_r1"), "R@5": val.get("val_r5"), "R@10": val.get("val_r10")}))
+        training["validation"] = val
+    save_model(model, folder, extra_config={"training": training}, card_rows=rows)
 
 
 def prune(run: Path, keep_last: int) -> None:

@@ -1,6 +1,6 @@
 """Flags shared by `aptm-train pretrain` and `finetune`: each given flag becomes a config override.
 
-Flags win over `--config-file`, which wins over the recipe's preset and the dataclass defaults;
+Flags win over the `--config` YAML file, which wins over the recipe's preset and the dataclass defaults;
 `--set key=value` (repeatable) reaches any config key, e.g. `--set data.shuffle_buffer=5000` or
 `--set model_overrides.vision.img_size=[96,32]`.
 """
@@ -14,9 +14,10 @@ from mals_gen.config import deep_merge, parse_overrides
 
 # Option types shared by both commands (typer's Annotated style).
 Shards = Annotated[str, typer.Option("--shards", help="Shard folder (tars + sizes.json + manifest.parquet).")]
-Out = Annotated[str, typer.Option("--out", help="Run folder: checkpoints, model/, best/, logs.")]
-Size = Annotated[str | None, typer.Option("--config", help="Model size: aptm-tiny | aptm-mini | aptm-base.")]
-ConfigFile = Annotated[str | None, typer.Option("--config-file", help="YAML with training config keys.")]
+Out = Annotated[str, typer.Option("--out", "-o", help="Run folder: checkpoints, model/, best/, logs.")]
+Size = Annotated[str | None, typer.Option("--model-size", help="Model size: aptm-tiny | aptm-mini | aptm-base.")]
+ConfigFile = Annotated[str | None, typer.Option("--config", help="YAML file with training config keys "
+                                                "(as `mals --config`: a file, never a model size).")]
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Override any key: --set data.batch_size=16.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the run's latest checkpoint.")]
 Recipe = Annotated[str | None, typer.Option("--recipe", help=(
@@ -47,7 +48,7 @@ _PATHS = {
     "lr": "optim.lr", "grad_accum": "optim.grad_accum", "clip_grad": "optim.clip_grad",
     "epochs": "epochs", "max_steps": "max_steps", "seed": "seed", "precision": "mixed_precision",
     "save_every": "save_every", "keep_last": "keep_last", "eval_every": "eval_every",
-    "log_every": "log_every", "recipe": "recipe", "init": "init", "out": "out", "config": "model",
+    "log_every": "log_every", "recipe": "recipe", "init": "init", "out": "out", "model_size": "model",
     "pretrained": "pretrained",
 }
 
@@ -66,10 +67,24 @@ def overrides(sets: list[str] | None, **flags) -> dict:
     return deep_merge(data, parse_overrides(sets or []))
 
 
+def check_config_file(config_file: str | None) -> None:
+    """`--config` was the model size before it meant a YAML file (as in `mals`): say so in one line."""
+    from pathlib import Path
+
+    from mals_gen.errors import UserError
+
+    from ..model.config import NAMED_CONFIGS
+
+    if config_file in NAMED_CONFIGS and not Path(config_file).exists():
+        raise UserError(f"--config {config_file}: --config takes a YAML file now; choose the model size "
+                        f"with --model-size {config_file}")
+
+
 def run(command: str, config_file: str | None, resume: bool, over: dict, progress: bool = True) -> None:
     from .config import resolve
     from .loop import train
 
+    check_config_file(config_file)
     cfg = resolve(command, config_file, over)
     result = train(cfg, resume=resume, progress=progress)
     if not result["main_process"]:

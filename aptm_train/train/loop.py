@@ -70,7 +70,7 @@ class Trainer:
             echo(warn_grad_accum(cfg.data.batch_size, self.acc.num_processes, cfg.optim.grad_accum))
         self.state = {"step": 0, "epoch": 0, "consumed": [0] * self.workers, "best_val_r1": None,
                       "world_size": self.acc.num_processes, "num_workers": self.workers}
-        self._val, self._val_step = None, -1
+        self._val, self._val_step, self._last_val = None, -1, None
 
     # -- setup helpers ---------------------------------------------------------------------------
     def _checkpoint_to_resume(self, resume: bool) -> Path | None:
@@ -191,6 +191,7 @@ class Trainer:
                                     tokenize, batch_size=self.cfg.data.batch_size, max_len=self.max_len,
                                     device=self.acc.device, autocast=self.acc.autocast)
             if metrics:
+                self._last_val = metrics
                 self.log.write({"step": self.state["step"], "epoch": self.state["epoch"], **metrics})
                 best = self.state["best_val_r1"]
                 if best is None or metrics["val_r1"] > best:
@@ -204,7 +205,8 @@ class Trainer:
                         self.export, self.config_text, self.cfg.keep_last)
 
     def export(self, folder: Path) -> None:
-        export_model(self.acc.unwrap_model(self.model), folder, self.cfg.recipe, self.state["step"])
+        export_model(self.acc.unwrap_model(self.model), folder, self.cfg, self.shards, self.state["step"],
+                     self._last_val)
 
     def log_keys(self, keys: list[str]) -> None:
         folder = self.run / "sample_keys"

@@ -27,8 +27,8 @@ def model_config(cfg: TrainConfig):
     if cfg.init:
         init_cfg = load_config(cfg.init)
         if cfg.model and cfg.model != init_cfg.name:
-            raise UserError(f"--init {cfg.init} holds an {init_cfg.name} model but --config asks for "
-                            f"{cfg.model}; drop --config or pick a checkpoint of that size")
+            raise UserError(f"--init {cfg.init} holds an {init_cfg.name} model but --model-size asks for "
+                            f"{cfg.model}; drop --model-size or pick a checkpoint of that size")
         return init_cfg
     base = named_config(cfg.model or "aptm-base")
     if not cfg.model_overrides:
@@ -45,7 +45,7 @@ def check_resume_compatible(run: Path, model_cfg, checkpoint: Path) -> None:
         what = saved.name if saved.name != model_cfg.name else "a differently shaped " + saved.name
         raise UserError(f"{checkpoint} holds {what} model but this run builds {model_cfg.name}"
                         f"{'' if saved.name != model_cfg.name else ' with other sizes'}; resume with the "
-                        f"run's own --config ({saved.name}) or start a new --out")
+                        f"run's own --model-size ({saved.name}) or start a new --out")
 
 
 def build_model(cfg: TrainConfig, model_cfg, echo):

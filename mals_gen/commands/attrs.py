@@ -15,7 +15,7 @@ from . import _options as opt
 
 RunArg = Annotated[Path | None, typer.Argument(help="run folder with finished caption parts")]
 InOpt = Annotated[Path | None, typer.Option("--in", help="table of captions: .jsonl, .parquet or .csv")]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="labelled table to write (.jsonl/.parquet/.csv)")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="labelled table to write (.jsonl/.parquet/.csv)")]
 ColumnOpt = Annotated[str | None, typer.Option("--column", help="text column (default: caption, else text)")]
 PartialOpt = Annotated[bool, typer.Option("--partial", help="exit 0 even when parts still wait for captions")]
 

@@ -7,7 +7,7 @@ from ._options import CONFIG_FILE, NO_PROGRESS, RANK, SET, WORLD_SIZE, stage_con
 
 
 def generate(
-    out: str = typer.Option(..., "--out", help="Run folder to create or resume."),
+    out: str = typer.Option(..., "--out", "-o", help="Run folder to create or resume."),
     n: str | None = typer.Option(None, "--n", help="Samples to plan: 2000, 10k, 1.5M (default 2000)."),
     backend: str | None = typer.Option(None, "--backend", help="diffusers (default) or sketch (no weights)."),
     model: str | None = typer.Option(None, "--model", help="Diffusion pipeline: hub id or local folder."),

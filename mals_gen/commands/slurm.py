@@ -16,7 +16,7 @@ def slurm(
     partition: Annotated[str | None, typer.Option("--partition")] = None,
     account: Annotated[str | None, typer.Option("--account")] = None,
     max_parallel: Annotated[int | None, typer.Option("--max-parallel", help="at most M tasks at once")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="folder for the scripts (default RUN/slurm)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="folder for the scripts (default RUN/slurm)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override, e.g. --set generate.n=2M")] = None,
 ) -> None:
     """Write stages.sbatch (array), finish.sbatch (shard + report) and submit.sh; submits nothing."""
