@@ -10,6 +10,7 @@ hash of the key.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def run_shard(run_dir: str | Path, out_dir: str | Path, cfg: ShardConfig = Shard
                            parts_skipped=result.shards if result.skipped else 0,
                            samples_now=0 if result.skipped else result.samples, seconds=result.seconds,
                            totals={"kept": result.samples, "reencoded": result.reencoded,
-                                   **result.split_counts, "dropped": dropped})
+                                   **result.split_counts, "dropped": dropped}, output=str(out_dir))
     if echo is not None:
-        echo(summary.line() + f" -> {out_dir}")
+        echo(summary.render(table=progress and sys.stdout.isatty()))
     return summary
