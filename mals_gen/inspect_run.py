@@ -103,7 +103,8 @@ def inspect_run(run_dir: str | Path, rows: int = 5, sheet_samples: int = 32, ech
     width = width or shutil.get_terminal_size((120, 24)).columns
     plan = load_plan(run_dir)
     counts = stage_counts(run_dir)
-    echo(f"{run_dir}: {plan.n:,} planned samples in {len(plan.parts)} parts; prompts from {plan.source['kind']}, "
+    echo(f"{run_dir}:")
+    echo(f"  {plan.n:,} planned samples in {len(plan.parts)} parts; prompts from {plan.source['kind']}, "
          f"backend {plan.config.get('backend')}")
     done_parts = counts.notna().sum()
     totals = counts.sum()

@@ -81,7 +81,7 @@ class StageSummary:
         done_all = self.totals.get("samples")
         rows = [("parts done now / already", f"{self.parts_done_now} / {self.parts_skipped}",
                  f"{self.totals.get('parts_done', '')} of {self.parts_total}"),
-                ("samples done now", str(self.samples_now), "" if done_all is None else str(int(done_all))),
+                ("samples done (this rank: now)", str(self.samples_now), "" if done_all is None else str(int(done_all))),
                 ("samples/s", f"{self.rate:.1f}", "")]
         if self.kept is not None:
             rows.append(("kept", "", str(self.kept)))

@@ -129,7 +129,7 @@ def test_split_by_stable_hash():
 
 def test_unfinished_stage_is_refused(tmp_path):
     run = build_run(tmp_path / "run", n=20, part_size=10, with_attrs=False, with_filter=False)
-    (run / "caption" / "part-00001.done.json").unlink()
+    (run / "state" / "caption" / "part-00001.done.json").unlink()
     with pytest.raises(UserError, match="1 of 2 parts done"):
         run_shard(run, tmp_path / "out", ShardConfig(workers=1), progress=False, echo=None)
 
