@@ -2,7 +2,8 @@
 
 Two passes, both through the shared runner (so both resume by rerunning and share ranks):
 
-1. `filter_checks` (RUN/filter_checks/part-NNNNN.parquet, its own manifest folder), per part, needs the part's `attrs` done
+1. `filter_checks` (RUN/filter_checks/part-NNNNN.parquet, a manifest folder of its own), per part,
+   needs the part's `attrs` done
    (attrs needs caption, caption needs generate; the miner is cheap, and requiring it always keeps
    the result a function of the inputs alone, never of which stages happened to have run).
    Per sample, the first failing check in this order gives the reason: generation failed / image
@@ -20,7 +21,7 @@ Several ranks: pass 1 splits parts round-robin like every stage; pass 2 of part 
 parts 0..i, so each rank, after its own pass 1, waits (polling done markers, at most `rank_wait_s`)
 for the other ranks' pass 1, then runs pass 2 on its own parts. Parts that cannot be finished
 (another rank is gone, or attrs are missing) are reported as waiting; rerun `mals filter` to finish.
-The resolved settings are written to RUN/filter/config.json; a rerun with other settings is
+The resolved settings are written to RUN/state/filter/config.json; a rerun with other settings is
 refused, so a run is never filtered half with one threshold and half with another.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`run_generate(run_dir, cfg, ...)`: plan the run, then draw each part's images with the chosen backend.
 
 Two passes of the one stage runner: `plan` materialises each part's prompts and seeds, then
-`generate` writes `RUN/generate/part-NNNNN.tar` (KEY.jpg members) and its parquet manifest.
+`generate` writes `RUN/images/part-NNNNN.tar` (KEY.jpg members) and its parquet manifest.
 Both resume by rerunning the same command; several processes split the parts by rank.
 """
 from __future__ import annotations

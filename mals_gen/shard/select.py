@@ -2,7 +2,7 @@
 
 Reads the joined manifest (plan + generate + caption + attrs + filter when present), keeps rows
 whose image was generated (`status == "ok"`) and, when the filter ran, that it kept. Image bytes
-are read straight from the byte ranges of `RUN/generate/part-NNNNN.tar` (no extraction), cropped
+are read straight from the byte ranges of `RUN/images/part-NNNNN.tar` (no extraction), cropped
 to `person_box` and resized when configured (else copied untouched), and written by the shared
 dataset writer. Every generated image is its own person (`person_id = key`); the split is a stable
 hash of the key.
