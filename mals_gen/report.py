@@ -236,8 +236,8 @@ def shard_counts(folder: Path) -> list[list]:
     """Per split of a shard folder: samples, persons, captions, tars (from manifest.parquet)."""
     frame = pd.read_parquet(folder / "manifest.parquet", columns=["split", "shard", "person_id", "captions"])
     rows = []
-    for split in ("train", "val", "test"):
-        part = frame[frame["split"] == split]
+    for split in ("train", "val", "test", "all"):
+        part = frame if split == "all" else frame[frame["split"] == split]
         if len(part):
             rows.append([split, len(part), part["person_id"].nunique(), int(part["captions"].map(len).sum()),
                          part["shard"].nunique()])
