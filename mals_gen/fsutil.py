@@ -14,15 +14,19 @@ from .errors import UserError
 TMP_MARK = ".tmp-"
 
 
-def tmp_name(path: Path) -> Path:
-    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+def tmp_name(path: Path, tmp_dir: Path | None = None) -> Path:
+    return (tmp_dir or path.parent) / f"{path.name}{TMP_MARK}{os.getpid()}"
 
 
 @contextmanager
-def atomic_path(path: str | Path):
-    """Yield a temporary path; on success rename it to `path`, on failure delete it."""
+def atomic_path(path: str | Path, tmp_dir: str | Path | None = None):
+    """Yield a temporary path; on success rename it to `path`, on failure delete it.
+
+    `tmp_dir` (same file system) keeps the half-written file out of `path`'s folder, so a reader
+    of that folder never meets it.
+    """
     path = Path(path)
-    tmp = tmp_name(path)
+    tmp = tmp_name(path, Path(tmp_dir) if tmp_dir else None)
     try:
         yield tmp
         os.replace(tmp, path)

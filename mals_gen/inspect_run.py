@@ -6,17 +6,19 @@ contact sheet PNG of samples with their prompts (and captions / attributes when 
 from __future__ import annotations
 
 import json
+import shutil
 from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from PIL import Image
 
 from .contact_sheet import save_contact_sheet
 from .contract import describe_mals_attrs as describe_attrs
+from .layout import done_markers
 from .manifest import load_manifest
 from .plan import load_plan
-from .runner import DONE_SUFFIX
 from .stages import MANIFEST_STAGES
 from .tario import PartTars
 
@@ -26,15 +28,36 @@ def stage_counts(run_dir: Path) -> pd.DataFrame:
     plan = load_plan(run_dir)
     table = pd.DataFrame(index=pd.Index([p.index for p in plan.parts], name="part"))
     for stage in MANIFEST_STAGES:
-        folder = run_dir / stage
-        if not folder.is_dir():
+        markers = done_markers(run_dir, stage)
+        if not markers:
             continue
         done = {}
-        for marker in folder.glob(f"part-*{DONE_SUFFIX}"):
+        for marker in markers:
             stats = json.loads(marker.read_text())
             done[stats["part"]] = stats.get("kept", stats.get("ok", stats.get("samples")))
         table[stage] = pd.Series(done, dtype="float64")
     return table
+
+
+def _cell_text(value) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def cut(text: str, width: int) -> str:
+    """`text` in at most `width` characters, ending in an ellipsis when it was longer."""
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def fit_frame(frame: pd.DataFrame, width: int) -> str:
+    """`frame` as text no wider than `width`: long cells (attribute lists, captions) end in '…',
+    and columns that do not fit wrap into further blocks."""
+    cell = max(8, min(40, width // 3))
+    shown = frame.map(lambda v: cut(_cell_text(v), cell))
+    shown.columns = [cut(str(c), cell) for c in frame.columns]
+    shown.index = [cut(str(i), cell) for i in frame.index]
+    return shown.to_string(line_width=width)
 
 
 def contact_sheet_items(run_dir: Path, frame: pd.DataFrame, count: int) -> list:
@@ -50,11 +73,15 @@ def contact_sheet_items(run_dir: Path, frame: pd.DataFrame, count: int) -> list:
     return items
 
 
-def inspect_run(run_dir: str | Path, rows: int = 5, sheet_samples: int = 32, echo=print) -> Path | None:
+def inspect_run(run_dir: str | Path, rows: int = 5, sheet_samples: int = 32, echo=print,
+                width: int | None = None) -> Path | None:
+    """Print the run's counts and first rows fitted to `width` (default: the terminal's)."""
     run_dir = Path(run_dir)
+    width = width or shutil.get_terminal_size((120, 24)).columns
     plan = load_plan(run_dir)
     counts = stage_counts(run_dir)
-    echo(f"{run_dir}: {plan.n:,} planned samples in {len(plan.parts)} parts; prompts from {plan.source['kind']}, "
+    echo(f"{run_dir}:")
+    echo(f"  {plan.n:,} planned samples in {len(plan.parts)} parts; prompts from {plan.source['kind']}, "
          f"backend {plan.config.get('backend')}")
     done_parts = counts.notna().sum()
     totals = counts.sum()
@@ -65,8 +92,7 @@ def inspect_run(run_dir: str | Path, rows: int = 5, sheet_samples: int = 32, ech
     if not any(done_parts):
         return None
     frame = load_manifest(run_dir)
-    with pd.option_context("display.max_columns", 12, "display.width", 160, "display.max_colwidth", 40):
-        echo(frame.head(rows).to_string())
+    echo(fit_frame(frame.head(rows), width))
     items = contact_sheet_items(run_dir, frame, sheet_samples)
     if not items:
         return None

@@ -1,7 +1,7 @@
 """Typed parquet manifest parts: write one atomically, read a stage, join stages on `key`.
 
 Each stage writes `RUN/<stage>/part-NNNNN.parquet` with `key` plus the columns it adds (explicit
-schemas in `contract.py`). `load_manifest` joins the stages, so upstream columns are never rewritten.
+schemas in `contract.py`); a part counts once its done marker exists (paths: `layout.py`). `load_manifest` joins the stages, so upstream columns are never rewritten.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from .errors import UserError
 from .fsutil import atomic_path
-from .runner import DONE_SUFFIX, part_name
+from .layout import done_path, manifest_dir, part_path
 from .stages import MANIFEST_STAGES
 
 
@@ -29,14 +29,14 @@ def write_part(path: str | Path, rows: Sequence[dict] | dict, schema: pa.Schema)
 
 
 def read_part(run_dir: str | Path, stage: str, index: int, columns: Iterable[str] | None = None) -> pa.Table:
-    path = Path(run_dir) / stage / f"{part_name(index)}.parquet"
+    path = part_path(run_dir, stage, index)
     if not path.exists():
         raise UserError(f"{path} is missing: run `mals {stage}` on {run_dir} first")
     try:
         return pq.read_table(path, columns=list(columns) if columns else None)
     except (OSError, pa.ArrowInvalid, KeyError) as err:
         raise UserError(f"{path}: cannot read columns {list(columns or [])} ({err}); delete "
-                        f"{path.with_suffix('')}.done.json and rerun `mals {stage}` on {run_dir}") from None
+                        f"{done_path(run_dir, stage, index)} and rerun `mals {stage}` on {run_dir}") from None
 
 
 def read_joined_part(run_dir: str | Path, index: int, columns: Mapping[str, Sequence[str]]) -> list[dict]:
@@ -66,15 +66,14 @@ def _without_key(columns: Sequence[str]) -> list[str]:
 
 def done_part_files(run_dir: str | Path, stage: str) -> list[Path]:
     """Parquet parts of `stage` whose done marker exists, in part order."""
-    folder = Path(run_dir) / stage
-    return [p for p in sorted(folder.glob("part-*.parquet"))
-            if (folder / f"{p.stem}{DONE_SUFFIX}").exists()]
+    return [p for p in sorted(manifest_dir(run_dir, stage).glob("part-*.parquet"))
+            if done_path(run_dir, stage, int(p.stem.removeprefix("part-"))).exists()]
 
 
 def read_stage(run_dir: str | Path, stage: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
     files = done_part_files(run_dir, stage)
     if not files:
-        raise UserError(f"{Path(run_dir) / stage} has no finished parts: run `mals {stage}` first")
+        raise UserError(f"{manifest_dir(run_dir, stage)} has no finished parts: run `mals {stage}` first")
     tables = [pq.read_table(f, columns=list(columns) if columns else None) for f in files]
     return pa.concat_tables(tables).to_pandas()
 

@@ -1,12 +1,16 @@
-"""`mals report RUN`: one HTML page (RUN/report/report.html) with PNG figures of a run.
+"""`mals report RUN`: one self-contained HTML page (RUN/report/report.html) about a run.
 
 Works with whichever stages are finished: stage statistics, attribute prevalence intended (plan
 `prompt_attrs`) vs mined (attrs `mined_attrs`), reject reasons, histograms of the filter's measures
 (CLIP score, blur, colourfulness, attribute agreement; kept vs rejected), and contact sheets of
-kept and rejected samples with caption and reason (the person crop box drawn in red).
+kept and rejected samples with caption and reason (the person crop box drawn in red), and the
+shard folder's counts per split once the run is sharded. Figures are inlined as data URIs (the
+PNGs are kept beside the page too), so the page can be mailed on its own. The page is the list
+`SECTIONS`: each entry is a function returning one HTML fragment.
 """
 from __future__ import annotations
 
+import base64
 import html
 import json
 from collections.abc import Callable, Mapping
@@ -18,6 +22,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from . import layout
 from .contact_sheet import save_contact_sheet
 from .contract import LABEL_UNKNOWN, MALS_ATTRIBUTE_NAMES, MALS_LABEL_WORDS, STAGE_ORDER
 from .errors import UserError
@@ -173,41 +178,117 @@ def _thumb(data: bytes, row) -> tuple[Image.Image, str]:
     return image, f"{row['key']} {head}{caption}"
 
 
-def _sheet(run: Path, rows: pd.DataFrame, path: Path, title: str) -> str | None:
+def _sheet(run: Path, rows: pd.DataFrame, path: Path, title: str) -> Path | None:
     items = _thumbs(run, rows)
     if not items:
         return None
     save_contact_sheet(path, items, columns=8, title=title)
-    return path.name
+    return path
 
 
-def _stage_stats(run: Path) -> list[tuple[str, dict]]:
-    out = []
-    for stage in (*STAGE_ORDER, "filter/checks"):
-        path = run / stage / "stats.json"
-        if path.is_file():
-            out.append((stage, json.loads(path.read_text())))
-    return out
+# ----------------------------------------------------------------------------- sections
+@dataclass
+class ReportInputs:
+    """What every section may use: the run, its joined manifest, the report folder, the shard folder."""
+    run: Path
+    out: Path
+    n_planned: int
+    frame: pd.DataFrame
+    shards: Path | None = None
 
 
-def _html(run: Path, stats: list[tuple[str, dict]], figures: list[tuple[str, str]], n: int) -> str:
+def _inline_png(title: str, path: Path | None) -> str:
+    """A figure as an <img> with a base64 data URI, so the page needs no file beside it."""
+    if path is None:
+        return ""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     esc = html.escape
-    rows = "".join(
-        f"<tr><td>{esc(stage)}</td><td>{s.get('parts_done', '')}/{s.get('parts_total', '')}</td>"
-        f"<td>{s.get('samples', '')}</td><td>{s.get('kept', '')}</td>"
-        f"<td>{esc(', '.join(f'{k} {v}' for k, v in sorted((s.get('dropped') or {}).items())))}</td></tr>"
-        for stage, s in stats)
-    figs = "".join(f"<h2>{esc(title)}</h2><img src=\"{esc(name)}\" alt=\"{esc(title)}\">" for title, name in figures)
+    return f'<h2>{esc(title)}</h2><img src="data:image/png;base64,{data}" alt="{esc(title)}">\n'
+
+
+def _figure(title: str, make: Callable[[pd.DataFrame, Path], str | None], r: ReportInputs, name: str) -> str:
+    if not len(r.frame):
+        return ""
+    made = make(r.frame, r.out / name)
+    return _inline_png(title, r.out / made if made else None)
+
+
+def _table(head: list[str], rows: list[list]) -> str:
+    esc = html.escape
+    cells = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + f"</tr>{cells}</table>\n"
+
+
+def stages_section(r: ReportInputs) -> str:
+    rows = []
+    for stage in (*STAGE_ORDER, "filter_checks"):
+        path = layout.stats_path(r.run, stage)
+        if path.is_file():
+            s = json.loads(path.read_text())
+            drops = ", ".join(f"{k} {v}" for k, v in sorted((s.get("dropped") or {}).items()))
+            rows.append([stage, f"{s.get('parts_done', '')}/{s.get('parts_total', '')}", s.get("samples", ""),
+                         s.get("kept", s.get("ok", "")), drops])
+    return f"<p>{r.n_planned} planned samples.</p><h2>Stages</h2>" + _table(
+        ["stage", "parts done", "samples", "kept", "dropped"], rows)
+
+
+def shard_counts(folder: Path) -> list[list]:
+    """Per split of a shard folder: samples, persons, captions, tars (from manifest.parquet)."""
+    frame = pd.read_parquet(folder / "manifest.parquet", columns=["split", "shard", "person_id", "captions"])
+    rows = []
+    for split in ("train", "val", "test", "all"):
+        part = frame if split == "all" else frame[frame["split"] == split]
+        if len(part):
+            rows.append([split, len(part), part["person_id"].nunique(), int(part["captions"].map(len).sum()),
+                         part["shard"].nunique()])
+    return rows
+
+
+def shards_section(r: ReportInputs) -> str:
+    if r.shards is None or not (r.shards / "manifest.parquet").is_file():
+        return ""
+    return (f"<h2>Shards: {html.escape(str(r.shards))}</h2>"
+            + _table(["split", "samples", "persons", "captions", "tars"], shard_counts(r.shards)))
+
+
+def attributes_section(r: ReportInputs) -> str:
+    return _figure("Attribute prevalence: intended vs mined", prevalence_figure, r, "attributes.png")
+
+
+def reasons_section(r: ReportInputs) -> str:
+    return _figure("Reject reasons", reasons_figure, r, "reasons.png")
+
+
+def histograms_section(r: ReportInputs) -> str:
+    return _figure("Score histograms", histograms_figure, r, "histograms.png")
+
+
+def samples_section(r: ReportInputs) -> str:
+    frame, run, out = r.frame, r.run, r.out
+    if "image_path" not in frame:
+        return ""
+    if "keep" not in frame:
+        return _inline_png("Samples", _sheet(run, frame.head(SHEET_SIZE), out / "samples.png", "generated samples"))
+    kept = frame[frame["keep"] == True].head(SHEET_SIZE)
+    return (_inline_png("Kept samples", _sheet(run, kept, out / "kept.png", "kept (red: person crop box)"))
+            + _inline_png("Rejected samples", _sheet(run, _pick_rejected(frame, SHEET_SIZE), out / "rejected.png",
+                                                     "rejected, with reason")))
+
+
+#: The report, top to bottom. A section is a function (ReportInputs) -> HTML fragment ("" to leave
+#: it out); to add one, write such a function and put it in this list.
+SECTIONS: list[Callable[[ReportInputs], str]] = [
+    stages_section, shards_section, attributes_section, reasons_section, histograms_section, samples_section]
+
+
+def _page(r: ReportInputs, body: str) -> str:
+    esc = html.escape
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>MALS run report: {esc(run.name)}</title>
+<html><head><meta charset="utf-8"><title>MALS run report: {esc(r.run.name)}</title>
 <style>body{{font-family:sans-serif;margin:24px;max-width:1700px}} img{{max-width:100%;border:1px solid #ddd}}
 table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
-<body><h1>MALS run report: {esc(str(run))}</h1>
-<p>{n} planned samples.</p>
-<h2>Stages</h2><table><tr><th>stage</th><th>parts done</th><th>samples</th><th>kept</th><th>dropped</th></tr>
-{rows}</table>
-{figs}
-</body></html>
+<body><h1>MALS run report: {esc(str(r.run))}</h1>
+{body}</body></html>
 """
 
 
@@ -222,9 +303,22 @@ class ReportConfig:
         return cls()
 
 
+def _pipeline_shards(run: Path) -> Path | None:
+    """The shard folder `mals run` wrote (RUN/pipeline.yaml's shard_out), if any."""
+    path = run / "pipeline.yaml"
+    if not path.is_file():
+        return None
+    import yaml
+
+    doc = yaml.safe_load(path.read_text()) or {}
+    enabled = (doc.get("shard") or {}).get("enabled", True)
+    return Path(doc["shard_out"]) if doc.get("shard_out") and enabled else None
+
+
 def build_report(run_dir: str | Path, cfg: ReportConfig | None = None, *, progress: bool = True,
-                 echo: Callable[[str], None] | None = None) -> Path:
-    """Write RUN/report/report.html and its PNGs from whichever stages are finished; returns the HTML path.
+                 echo: Callable[[str], None] | None = None, shards: str | Path | None = None) -> Path:
+    """Write RUN/report/report.html (images inlined, so it reads alone) and its PNGs from whichever
+    stages are finished; `shards` (default: the pipeline's shard_out) adds the shard counts.
 
     The whole-run stage signature of the registry; `progress` is accepted for it (no bar here)."""
     run = Path(run_dir)
@@ -233,26 +327,9 @@ def build_report(run_dir: str | Path, cfg: ReportConfig | None = None, *, progre
     out.mkdir(parents=True, exist_ok=True)
     stages = available_stages(run)
     frame = load_manifest(run, stages) if stages else pd.DataFrame()
-    figures: list[tuple[str, str]] = []
-
-    def add(title: str, name: str | None) -> None:
-        if name:
-            figures.append((title, name))
-
-    if len(frame):
-        add("Attribute prevalence: intended vs mined", prevalence_figure(frame, out / "attributes.png"))
-        add("Reject reasons", reasons_figure(frame, out / "reasons.png"))
-        add("Score histograms", histograms_figure(frame, out / "histograms.png"))
-        if "image_path" in frame:
-            if "keep" in frame:
-                kept = frame[frame["keep"] == True].head(SHEET_SIZE)
-                add("Kept samples", _sheet(run, kept, out / "kept.png", "kept (red: person crop box)"))
-                add("Rejected samples", _sheet(run, _pick_rejected(frame, SHEET_SIZE), out / "rejected.png",
-                                               "rejected, with reason"))
-            else:
-                add("Samples", _sheet(run, frame.head(SHEET_SIZE), out / "samples.png", "generated samples"))
+    r = ReportInputs(run, out, plan.n, frame, Path(shards) if shards else _pipeline_shards(run))
     path = out / "report.html"
-    write_bytes_atomic(path, _html(run, _stage_stats(run), figures, plan.n).encode())
+    write_bytes_atomic(path, _page(r, "".join(section(r) for section in SECTIONS)).encode())
     if echo is not None:
         echo(f"report: {path}")
     return path

@@ -4,11 +4,14 @@ Every stage of `mals` calls `run_stage`. A part is the unit of work (a few thous
 one parquet manifest part, its images in one tar, its stats). The runner
 
 * deals parts round-robin over `rank / world_size` (flags, `accelerate launch`, `torchrun`, Slurm);
-* skips parts whose done marker `part-NNNNN.done.json` exists, so rerunning resumes;
+* skips parts whose done marker `RUN/state/<stage>/part-NNNNN.done.json` exists, so rerunning resumes;
 * deletes leftovers of a killed attempt at a part it owns before redoing it;
 * writes the done marker (which is also the part's stats JSON) only after the part's outputs
   were renamed into place, so a part is either complete or redone, never half-counted;
-* shows one progress bar (total and ETA) and ends with a one-line summary and `stats.json`.
+* shows one progress bar (total and ETA) and ends with a summary (`summary.py`: one line, plus a
+  small table when progress is shown) and `RUN/state/<stage>/stats.json`.
+
+Where each file goes is decided in `layout.py` only.
 
 The stage itself only provides `process_part(ctx) -> stats dict` and writes its files through
 `ctx.output(...)` (atomic).
@@ -20,17 +23,20 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from . import layout
 from .errors import UserError
 from .fsutil import TMP_MARK, atomic_path, write_json_atomic
+from .layout import DONE_SUFFIX, part_name
 from .ranks import ONE_PROCESS, Ranks
+from .summary import StageSummary
 
-DONE_SUFFIX = ".done.json"
-
+__all__ = ["DONE_SUFFIX", "PartList", "PartSpec", "StageContext", "StageSummary", "aggregate_stats",
+           "is_done", "part_name", "read_part_stats", "run_stage", "split_into_parts", "write_stage_stats"]
 
 @dataclass(frozen=True)
 class PartSpec:
@@ -46,10 +52,6 @@ class PartSpec:
     @property
     def name(self) -> str:
         return part_name(self.index)
-
-
-def part_name(index: int) -> str:
-    return f"part-{index:05d}"
 
 
 class PartList(Sequence[PartSpec]):
@@ -88,66 +90,56 @@ def split_into_parts(n_samples: int, part_size: int) -> PartList:
 
 @dataclass
 class StageContext:
-    """What `process_part` gets: its part, its folder, atomic outputs and the progress bar."""
+    """What `process_part` gets: its part, atomic outputs and the progress bar (paths: layout.py)."""
     stage: str
     run_dir: Path
-    stage_dir: Path
     part: PartSpec
     _bar: tqdm | None = None
 
+    @property
+    def stage_dir(self) -> Path:
+        return layout.manifest_dir(self.run_dir, self.stage)
+
     def path(self, suffix: str) -> Path:
-        """Final path of one of this part's outputs, e.g. ctx.path('.parquet')."""
-        return self.stage_dir / f"{self.part.name}{suffix}"
+        """Final path of one of this part's outputs: '.parquet' -> RUN/<stage>/, '.tar' -> RUN/images/,
+        anything else -> RUN/state/<stage>/ (`layout.part_path`)."""
+        return layout.part_path(self.run_dir, self.stage, self.part.index, suffix)
+
+    @property
+    def images_rel(self) -> str:
+        """This part's image tar relative to RUN (the manifest's `image_path`)."""
+        return layout.image_tar_rel(self.part.index, self.stage)
 
     def output(self, suffix: str):
-        """Context manager yielding a temporary path renamed to ctx.path(suffix) on success."""
-        return atomic_path(self.path(suffix))
+        """Context manager yielding a temporary path (in the state folder, so manifest folders hold
+        finished parquet only) renamed to ctx.path(suffix) on success."""
+        final = self.path(suffix)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        return atomic_path(final, tmp_dir=layout.state_dir(self.run_dir, self.stage))
 
-    def upstream(self, stage: str, suffix: str) -> Path:
-        return self.run_dir / stage / f"{self.part.name}{suffix}"
+    def upstream(self, stage: str, suffix: str = layout.MANIFEST_SUFFIX) -> Path:
+        return layout.part_path(self.run_dir, stage, self.part.index, suffix)
 
     def advance(self, n: int = 1) -> None:
         if self._bar is not None:
             self._bar.update(n)
 
 
-@dataclass
-class StageSummary:
-    stage: str
-    parts_total: int
-    parts_done_now: int = 0
-    parts_skipped: int = 0
-    parts_waiting: list[int] = field(default_factory=list)
-    samples_now: int = 0
-    seconds: float = 0.0
-    totals: dict = field(default_factory=dict)
-
-    def line(self) -> str:
-        rate = self.samples_now / self.seconds if self.seconds > 0 else 0.0
-        extra = "".join(f", {k} {v}" for k, v in self.totals.items() if not isinstance(v, dict))
-        drops = self.totals.get("dropped") or {}
-        drop_txt = ("; dropped " + ", ".join(f"{r} {n}" for r, n in sorted(drops.items()))) if drops else ""
-        wait = f"; {len(self.parts_waiting)} part(s) wait for an upstream stage" if self.parts_waiting else ""
-        return (f"{self.stage}: {self.parts_done_now} part(s) done now, {self.parts_skipped} already done "
-                f"of {self.parts_total}; {self.samples_now} samples in {self.seconds:.1f}s "
-                f"({rate:.1f} samples/s){extra}{drop_txt}{wait}")
+def is_done(run_dir: str | Path, stage: str, part: PartSpec) -> bool:
+    return layout.done_path(run_dir, stage, part.index).exists()
 
 
-def is_done(stage_dir: Path, part: PartSpec) -> bool:
-    return (stage_dir / f"{part.name}{DONE_SUFFIX}").exists()
-
-
-def read_part_stats(stage_dir: Path) -> Iterator[dict]:
-    for marker in sorted(stage_dir.glob(f"part-*{DONE_SUFFIX}")):
+def read_part_stats(run_dir: str | Path, stage: str) -> Iterator[dict]:
+    for marker in layout.done_markers(run_dir, stage):
         yield json.loads(marker.read_text())
 
 
-def aggregate_stats(stage_dir: Path) -> dict:
+def aggregate_stats(run_dir: str | Path, stage: str) -> dict:
     """Sum the numeric stats of every done part; `dropped` counters are summed per reason."""
     totals: Counter = Counter()
     dropped: Counter = Counter()
     parts = 0
-    for stats in read_part_stats(stage_dir):
+    for stats in read_part_stats(run_dir, stage):
         parts += 1
         for key, value in stats.items():
             if key == "dropped":
@@ -160,10 +152,19 @@ def aggregate_stats(stage_dir: Path) -> dict:
     return out
 
 
-def _clean_leftovers(stage_dir: Path, part: PartSpec) -> None:
+def write_stage_stats(run_dir: str | Path, stage: str, parts_total: int) -> dict:
+    """Write RUN/state/<stage>/stats.json from the done markers of every rank; returns the totals."""
+    totals = aggregate_stats(run_dir, stage)
+    write_json_atomic(layout.stats_path(run_dir, stage), {"stage": stage, "parts_total": parts_total, **totals})
+    return totals
+
+
+def _clean_leftovers(run_dir: Path, stage: str, part: PartSpec) -> None:
     """Remove temporary files a killed attempt at this part left behind (only this rank owns it)."""
-    for leftover in stage_dir.glob(f"{part.name}*{TMP_MARK}*"):
-        leftover.unlink(missing_ok=True)
+    for folder in {layout.manifest_dir(run_dir, stage), layout.state_dir(run_dir, stage),
+                   layout.images_dir(run_dir, stage)}:
+        for leftover in folder.glob(f"*{part.name}*{TMP_MARK}*"):
+            leftover.unlink(missing_ok=True)
 
 
 def run_stage(
@@ -179,16 +180,18 @@ def run_stage(
 ) -> StageSummary:
     """Process every part this rank owns that is not done yet; see the module docstring."""
     run_dir = Path(run_dir)
-    stage_dir = run_dir / stage
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    summary = StageSummary(stage, len(parts))
+    layout.check_layout(run_dir, stage)
+    for folder in (layout.manifest_dir(run_dir, stage), layout.state_dir(run_dir, stage)):
+        folder.mkdir(parents=True, exist_ok=True)
+    summary = StageSummary(stage, len(parts), rank=ranks.rank, world_size=ranks.world_size,
+                           output=str(layout.manifest_dir(run_dir, stage)))
     todo: list[PartSpec] = []
     for part in parts:
         if not ranks.owns(part.index):
             continue
-        if is_done(stage_dir, part):
+        if is_done(run_dir, stage, part):
             summary.parts_skipped += 1
-        elif requires and not is_done(run_dir / requires, part):
+        elif requires and not is_done(run_dir, requires, part):
             summary.parts_waiting.append(part.index)
         else:
             todo.append(part)
@@ -199,22 +202,20 @@ def run_stage(
                file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
     try:
         for part in todo:
-            _clean_leftovers(stage_dir, part)
-            ctx = StageContext(stage, run_dir, stage_dir, part, bar)
+            _clean_leftovers(run_dir, stage, part)
+            ctx = StageContext(stage, run_dir, part, bar)
             part_started = time.perf_counter()
             stats = dict(process_part(ctx) or {})
             stats.setdefault("samples", part.size)
             stats.update(part=part.index, seconds=round(time.perf_counter() - part_started, 3))
             # The marker goes last: a part counts as done only once all its outputs are in place.
-            write_json_atomic(stage_dir / f"{part.name}{DONE_SUFFIX}", stats)
+            write_json_atomic(layout.done_path(run_dir, stage, part.index), stats)
             summary.parts_done_now += 1
             summary.samples_now += stats["samples"]
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - started
-    totals = aggregate_stats(stage_dir)
-    write_json_atomic(stage_dir / "stats.json", {"stage": stage, "parts_total": len(parts), **totals})
-    summary.totals = {k: v for k, v in totals.items() if k not in ("seconds", "parts_done", "samples")}
+    summary.totals = write_stage_stats(run_dir, stage, len(parts))
     if echo is not None:
-        echo(summary.line())
+        echo(summary.render(table=progress and sys.stdout.isatty()))
     return summary

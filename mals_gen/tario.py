@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Self
 
 from .errors import UserError
+from .layout import state_dir
+
+_REDO = (f"delete that part's done marker in {state_dir('RUN', 'generate')}/ (RUN: its run folder) "
+         "and rerun `mals generate` to redo it")
 
 
 def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -51,7 +55,7 @@ def tar_index(path: str | Path) -> dict[str, tuple[int, int]]:
     """member name -> (data offset, size) of one tar, from its headers only."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path} is missing: rerun `mals generate` on its run folder to redo that part")
+        raise UserError(f"{path} is missing; {_REDO}")
     try:
         return _scan_ustar(path)
     except _Unusual:
@@ -60,8 +64,7 @@ def tar_index(path: str | Path) -> dict[str, tuple[int, int]]:
         with tarfile.open(path, "r:") as tf:
             return {m.name: (m.offset_data, m.size) for m in tf if m.isfile()}
     except (OSError, tarfile.TarError) as err:
-        raise UserError(f"{path} cannot be read ({err}); delete its part's .done.json in generate/ "
-                        "and rerun `mals generate` to redo it") from None
+        raise UserError(f"{path} cannot be read ({err}); {_REDO}") from None
 
 
 class PartTar:
@@ -77,8 +80,7 @@ class PartTar:
 
     def read(self, member: str) -> bytes:
         if member not in self.index:
-            raise UserError(f"{self.path} has no member {member} although its manifest lists it: delete "
-                            "that part's .done.json in generate/ and rerun `mals generate`")
+            raise UserError(f"{self.path} has no member {member} although its manifest lists it; {_REDO}")
         if self._file is None:
             self._file = open(self.path, "rb")  # noqa: SIM115  (kept open across reads; see close())
         offset, size = self.index[member]

@@ -59,7 +59,7 @@ def build_run(run: Path, n: int, part_size: int) -> None:
                 info.size = len(data)
                 tf.addfile(info, io.BytesIO(data))
         return write(ctx, rows(ctx, lambda i, k: {
-            "key": k, "image_path": f"generate/{ctx.part.name}.tar", "image_member": f"{k}.jpg", "width": 160,
+            "key": k, "image_path": ctx.images_rel, "image_member": f"{k}.jpg", "width": 160,
             "height": 384, "image_bytes": 0, "backend": "bench", "model": "noise", "status": "ok", "error": None}),
             GENERATE_SCHEMA)
 

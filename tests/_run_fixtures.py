@@ -39,7 +39,7 @@ def write_run(run: Path, samples: list[dict], *, part_size: int = 4, seed: int =
 
     def generate_row(ctx, i, key, sample):
         # As mals_gen/generate/part_writer.py writes it: a failed sample has no member, size or byte count.
-        row = {"key": key, "image_path": f"generate/{ctx.part.name}.tar", "image_member": None, "width": None,
+        row = {"key": key, "image_path": ctx.images_rel, "image_member": None, "width": None,
                "height": None, "image_bytes": None, "backend": backend, "model": "test", "status": "failed",
                "error": "boom"}
         if sample["image"] is not None:

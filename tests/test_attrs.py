@@ -219,7 +219,7 @@ def test_stage_writes_attrs_with_agreement(tmp_path):
     assert list(first["mined_attrs"]) == mine_attributes(CAPTIONS[0]).tolist()
     assert 0.0 < first["attr_agreement"] < 1.0  # blue vs black jeans disagree, the rest agree
     assert math.isnan(frame.iloc[2]["attr_agreement"])  # empty caption decides nothing
-    stats = json.loads((run / "attrs" / "stats.json").read_text())
+    stats = json.loads((run / "state" / "attrs" / "stats.json").read_text())
     assert stats["samples"] == len(CAPTIONS) and stats["empty_captions"] == 1
     assert run_attrs(run, AttrsConfig(), progress=False).parts_skipped == 3
 
@@ -269,7 +269,7 @@ def test_stage_kill_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_attrs(killed, AttrsConfig(), progress=False)
     (killed / "attrs" / "part-00001.parquet.tmp-99999").write_bytes(b"half a file")
-    assert len(list((killed / "attrs").glob("*.done.json"))) == 1
+    assert len(list((killed / "state" / "attrs").glob("*.done.json"))) == 1
     monkeypatch.setattr("mals_gen.attrs.stage.mine_many", real)
     summary = run_attrs(killed, AttrsConfig(), progress=False)
     assert (summary.parts_done_now, summary.parts_skipped) == (2, 1)
@@ -288,7 +288,7 @@ def test_stage_cli_on_run(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mals_gen", "attrs", str(run), "--rank", "1",
                            "--world-size", "2", "--no-progress"], check=False, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (run / "attrs").glob("*.done.json")) == ["part-00001.done.json"]
+    assert sorted(p.name for p in (run / "state" / "attrs").glob("*.done.json")) == ["part-00001.done.json"]
     proc = subprocess.run([sys.executable, "-m", "mals_gen", "attrs", str(tmp_path / "nope")],
                           check=False, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "plan.json" in proc.stderr

@@ -145,7 +145,7 @@ def test_sketch_run_defaults_to_prompt_captions(tmp_path):
     assert table[FAILED]["caption"] == ""
     assert table[BROKEN]["caption"]  # the prompt captioner never opens the image
     assert json.loads(table[0]["caption_settings"]) == {"source": "plan prompt"}
-    stats = json.loads((tmp_path / "caption" / "stats.json").read_text())
+    stats = json.loads((tmp_path / "state" / "caption" / "stats.json").read_text())
     assert stats["dropped"] == {"no_image": 1} and stats["kept"] == plan.n - 1
     assert summary.parts_done_now == 3
     assert run_caption(tmp_path, CaptionConfig(), progress=False, echo=None).parts_skipped == 3
@@ -164,7 +164,7 @@ def test_blip_from_local_folder(tmp_path, tiny_blip):
     assert settings["num_beams"] == 3 and settings["no_repeat_ngram_size"] == 3
     assert settings["max_new_tokens"] == 8 and settings["prefix"] == "a picture of"
     assert settings["device"] == "cpu" and settings["dtype"] == "float32" and settings["model"] == str(tiny_blip)
-    stats = json.loads((tmp_path / "caption" / "stats.json").read_text())
+    stats = json.loads((tmp_path / "state" / "caption" / "stats.json").read_text())
     assert stats["dropped"] == {"no_image": 1, "bad_image": 1}
 
 
@@ -204,7 +204,7 @@ def test_interrupted_run_resumes_to_same_result(tmp_path, tiny_blip, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         run_caption(killed, cfg, progress=False, echo=None)
     monkeypatch.setattr(cls, "caption", original)
-    assert sorted(p.name for p in (killed / "caption").glob("part-*.done.json")) == ["part-00000.done.json"]
+    assert sorted(p.name for p in (killed / "state" / "caption").glob("part-*.done.json")) == ["part-00000.done.json"]
     # A SIGKILL leaves the temporary file of the part in flight; the rerun must clean it up.
     (killed / "caption" / "part-00001.parquet.tmp-99999").write_bytes(b"half a parquet")
     summary = run_caption(killed, cfg, progress=False, echo=None)

@@ -121,10 +121,10 @@ def test_each_check_rejects_with_its_reason(base_run, tmp_path):
     x0, y0, x1, y1 = kept["person_box"]
     assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H
     assert rows[6]["person_box"] is None and rows[6]["phash"] is None
-    stats = json.loads((run / "filter" / "stats.json").read_text())
+    stats = json.loads((run / "state" / "filter" / "stats.json").read_text())
     assert stats["kept"] == 2 and stats["dropped"]["duplicate"] == 2 and stats["parts_total"] == 3
     assert summary.parts_done_now == 3
-    assert json.loads((run / "filter" / "config.json").read_text())["detector"] == "hog"
+    assert json.loads((run / "state" / "filter" / "config.json").read_text())["detector"] == "hog"
 
 
 def _interrupt_once(monkeypatch, target, name, at_call: int):

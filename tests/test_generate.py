@@ -99,7 +99,7 @@ def test_plan_is_reproducible_and_keys_are_valid(tmp_path):
     run_generate(tmp_path / "b", cfg, progress=False, echo=None)
     a, b = load_manifest(tmp_path / "a"), load_manifest(tmp_path / "b")
     pd.testing.assert_frame_equal(a[["key", "prompt", "seed"]], b[["key", "prompt", "seed"]])
-    assert (tmp_path / "a/generate/part-00001.tar").read_bytes() == (tmp_path / "b/generate/part-00001.tar").read_bytes()
+    assert (tmp_path / "a/images/part-00001.tar").read_bytes() == (tmp_path / "b/images/part-00001.tar").read_bytes()
     assert not any("." in k for k in a.key)
 
 
@@ -121,14 +121,14 @@ def test_diffusers_backend_end_to_end_same_seed_same_image(tmp_path, tiny_sd):
     a = load_manifest(tmp_path / "a")
     assert (a.status == "ok").all() and (a.model == str(tiny_sd)).all() and (a.width == 32).all()
     for part in ("part-00000", "part-00001"):
-        ta = read_members(tmp_path / "a/generate" / f"{part}.tar")
-        tb = read_members(tmp_path / "b/generate" / f"{part}.tar")
+        ta = read_members(tmp_path / "a/images" / f"{part}.tar")
+        tb = read_members(tmp_path / "b/images" / f"{part}.tar")
         assert ta.keys() == tb.keys()
         for name in ta:  # batch composition differs, the image of a seed does not
             ia = np.asarray(_decode(ta[name]), np.int16)
             ib = np.asarray(_decode(tb[name]), np.int16)
             assert np.abs(ia - ib).max() <= 2, name
-    images = [np.asarray(_decode(v)) for v in read_members(tmp_path / "a/generate/part-00000.tar").values()]
+    images = [np.asarray(_decode(v)) for v in read_members(tmp_path / "a/images/part-00000.tar").values()]
     assert not np.array_equal(images[0], images[1])  # different seeds, different images
 
 
@@ -156,7 +156,7 @@ def test_two_processes_split_the_plan_disjointly(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in range(2)]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read().decode()
-    by_rank = [sorted(json.loads(m.read_text())["part"] for m in (run / "generate").glob("*.done.json"))]
+    by_rank = [sorted(json.loads(m.read_text())["part"] for m in (run / "state" / "generate").glob("*.done.json"))]
     parts = by_rank[0]
     assert parts == [0, 1, 2, 3, 4]
     keys = load_manifest(run).key
@@ -171,19 +171,19 @@ def test_sigkill_mid_run_then_rerun_completes_without_redoing_parts(tmp_path):
             "--backend", "sketch", "--out", str(run), "--no-progress"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((run / "generate").glob("*.done.json"))) < 2:
+    while time.time() < deadline and len(list((run / "state" / "generate").glob("*.done.json"))) < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = {m.name: m.stat().st_mtime_ns for m in (run / "generate").glob("*.done.json")}
+    finished = {m.name: m.stat().st_mtime_ns for m in (run / "state" / "generate").glob("*.done.json")}
     assert 2 <= len(finished) < 8, "the kill should land mid-run"
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
-    assert {m.name: m.stat().st_mtime_ns for m in (run / "generate").glob("*.done.json")
+    assert {m.name: m.stat().st_mtime_ns for m in (run / "state" / "generate").glob("*.done.json")
             if m.name in finished} == finished  # finished parts not redone
     manifest = load_manifest(run)
     assert len(manifest) == 400 and manifest.key.is_unique
-    for tar in sorted((run / "generate").glob("*.tar")):
+    for tar in sorted((run / "images").glob("*.tar")):
         names = _tar_names(tar)
         assert len(names) == 50 and len(set(names)) == 50
     assert not list(run.rglob("*.tmp-*"))

@@ -33,13 +33,13 @@ def test_rerun_skips_done_parts_and_redoes_the_rest(tmp_path):
     calls: list[int] = []
     run_stage("s", tmp_path, parts, _writer(calls), progress=False)
     assert calls == [0, 1, 2, 3, 4]
-    (tmp_path / "s/part-00002.done.json").unlink()   # as if killed before the marker
-    (tmp_path / "s/part-00002.txt.tmp-999").write_text("half")  # leftover of a killed attempt
+    (tmp_path / "state/s/part-00002.done.json").unlink()   # as if killed before the marker
+    (tmp_path / "state/s/part-00002.txt.tmp-999").write_text("half")  # leftover of a killed attempt
     calls.clear()
     summary = run_stage("s", tmp_path, parts, _writer(calls), progress=False)
     assert calls == [2] and summary.parts_skipped == 4 and summary.parts_done_now == 1
-    assert not list((tmp_path / "s").glob("*.tmp-*"))
-    stats = json.loads((tmp_path / "s/stats.json").read_text())
+    assert not list(tmp_path.rglob("*.tmp-*"))
+    stats = json.loads((tmp_path / "state/s/stats.json").read_text())
     assert stats["samples"] == 50 and stats["kept"] == 45 and stats["dropped"] == {"odd": 5}
 
 
@@ -55,9 +55,10 @@ def test_failed_part_leaves_no_marker_and_no_partial_output(tmp_path):
 
     with pytest.raises(RuntimeError):
         run_stage("s", tmp_path, parts, process, progress=False)
-    assert (tmp_path / "s/part-00000.done.json").exists()
-    assert not (tmp_path / "s/part-00001.done.json").exists() and not (tmp_path / "s/part-00001.txt").exists()
-    assert not list((tmp_path / "s").glob("*.tmp-*"))
+    assert (tmp_path / "state/s/part-00000.done.json").exists()
+    assert not (tmp_path / "state/s/part-00001.done.json").exists()
+    assert not (tmp_path / "state/s/part-00001.txt").exists()
+    assert not list(tmp_path.rglob("*.tmp-*"))
 
 
 def test_ranks_split_parts_and_requires_waits_for_upstream(tmp_path):
@@ -72,6 +73,34 @@ def test_summary_line_names_counts_and_drops(tmp_path):
     summary = run_stage("s", tmp_path, split_into_parts(20, 10), _writer([]), progress=False)
     line = summary.line()
     assert line.startswith("s: 2 part(s) done now") and "dropped odd 2" in line and "samples/s" in line
+    assert "kept 18 of 20" in line and f"output {tmp_path / 's'}" in line
+
+
+def test_summary_table_shows_results_not_raw_counters():
+    from mals_gen.summary import StageSummary
+
+    s = StageSummary("attrs", 4, parts_done_now=2, parts_skipped=0, samples_now=20, seconds=2.0, output="RUN/attrs",
+                     totals={"parts_done": 2, "samples": 20, "kept": 18, "dropped": {"blurry": 2},
+                             "agreement_sum": 398.4923, "agreement_rows": 500})
+    table, line = s.table(width=80), s.line()
+    assert "agreement_sum" not in table + line and "398" not in table + line
+    assert "mean agreement" in table and "0.797" in table and "mean agreement 0.797" in line
+    assert "dropped: blurry" in table and "10.0" in table and "RUN/attrs" in table
+    assert max(len(row) for row in table.splitlines()) <= 80 and "\x1b[" not in table
+    assert s.render(table=False) == line and s.render(table=True).startswith(line + "\n")
+
+
+def test_summary_on_several_ranks_labels_this_rank_and_all_ranks():
+    from mals_gen.summary import StageSummary
+
+    s = StageSummary("generate", 4, parts_done_now=2, samples_now=2900, seconds=1.0, rank=1, world_size=2,
+                     totals={"parts_done": 4, "samples": 5800, "ok": 5800})
+    line, table = s.line(), s.table()
+    assert line.startswith("generate (rank 1 of 2): 2 part(s) done now") and "all ranks: kept 5800 of 5800" in line
+    header = next(row for row in table.splitlines() if "this rank" in row)
+    assert "all ranks" in header
+    kept = next(row for row in table.splitlines() if row.strip().startswith("kept"))
+    assert kept.rstrip().endswith("5800")
 
 
 @dataclass(frozen=True)

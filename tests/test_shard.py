@@ -83,6 +83,38 @@ def test_tar_members_have_fixed_metadata_and_no_split_is_mixed(built):
     assert "27 samples" in text and "upper_black" in text and "samples_per_shard: 8" in text
 
 
+def test_wids_index_gives_random_access(built):
+    import random
+
+    from mals_gen.tario import PartTar
+
+    _, out = built
+    sizes = json.loads((out / "sizes.json").read_text())
+    splits = json.loads((out / "splits.json").read_text())
+    index = json.loads((out / "wids.json").read_text())
+    assert index["wids_version"] == 1
+    assert [(s["url"], s["nsamples"]) for s in index["shardlist"]] == sorted(sizes.items())
+    for split, names in splits.items():
+        part = json.loads((out / f"{split}.wids.json").read_text())
+        assert [s["url"] for s in part["shardlist"]] == names and part["wids_version"] == 1
+    checksums = (out / "checksums.sha256").read_text()
+    assert "wids.json" in checksums and "train.wids.json" in checksums
+    # (webdataset 1.0 ships no `wids` module:) sample i read through the index is manifest row i
+    keys = pq.read_table(out / "manifest.parquet", columns=["key"]).column("key").to_pylist()
+    bounds, total = [], 0
+    for shard in index["shardlist"]:
+        bounds.append((total, shard))
+        total += shard["nsamples"]
+    assert total == len(keys)
+    for i in random.Random(0).sample(range(total), 8):
+        start, shard = max((b for b in bounds if b[0] <= i), key=lambda b: b[0])
+        with PartTar(out / shard["url"]) as tar:
+            members = [m for m in tar.index if m.endswith(".json")]
+            assert len(members) == shard["nsamples"]
+            meta = json.loads(tar.read(members[i - start]))
+        assert meta["key"] == keys[i]
+
+
 def test_two_runs_give_byte_identical_shards(built, tmp_path):
     run, out = built
     again = tmp_path / "again"
@@ -103,6 +135,7 @@ def test_rerun_is_a_no_op_and_config_change_rebuilds(built, tmp_path):
     run_shard(run, out, ShardConfig(samples_per_shard=1000, split=SplitFractions(1.0, 0.0, 0.0), workers=1,
                                     resize=False, crop=False), progress=False, echo=None)
     assert sorted(p.name for p in out.glob("*.tar")) == ["000000.tar"]  # stale shards removed
+    assert sorted(p.name for p in out.glob("*wids.json")) == ["train.wids.json", "wids.json"]
 
 
 def test_passthrough_copies_jpeg_bytes_untouched(built, tmp_path):
@@ -129,7 +162,7 @@ def test_split_by_stable_hash():
 
 def test_unfinished_stage_is_refused(tmp_path):
     run = build_run(tmp_path / "run", n=20, part_size=10, with_attrs=False, with_filter=False)
-    (run / "caption" / "part-00001.done.json").unlink()
+    (run / "state" / "caption" / "part-00001.done.json").unlink()
     with pytest.raises(UserError, match="1 of 2 parts done"):
         run_shard(run, tmp_path / "out", ShardConfig(workers=1), progress=False, echo=None)
 

@@ -119,7 +119,7 @@ def _captioned_run(run: Path) -> Path:
     samples = [{"image": None, "caption": "a man in a red shirt and black pants", "prompt_attrs": [0] * 27}
                for _ in range(6)]
     write_run(run, samples, part_size=2, stages=("plan", "generate", "caption"))
-    (run / "caption" / "part-00002.done.json").unlink()  # the last part is not captioned yet
+    (run / "state" / "caption" / "part-00002.done.json").unlink()  # the last part is not captioned yet
     return run
 
 

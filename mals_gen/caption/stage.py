@@ -1,7 +1,7 @@
 """`mals caption`: one caption per generated image, written as RUN/caption/part-NNNNN.parquet.
 
 Reads each part's plan (key, prompt, seed) and generate manifest (status, tar member), decodes
-the images straight from RUN/generate/part-NNNNN.tar, captions them in batches and writes
+the images straight from RUN/images/part-NNNNN.tar, captions them in batches and writes
 CAPTION_SCHEMA rows: the caption, which captioner made it (`prompt`, `blip:MODEL`, `vlm:MODEL`)
 and the settings used (JSON). Prompt and caption stay separate columns. Samples without an image
 (generate status != "ok") get an empty caption and count as dropped "no_image".

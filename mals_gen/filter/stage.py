@@ -2,7 +2,8 @@
 
 Two passes, both through the shared runner (so both resume by rerunning and share ranks):
 
-1. `filter/checks` (RUN/filter/checks/part-NNNNN.parquet), per part, needs the part's `attrs` done
+1. `filter_checks` (RUN/filter_checks/part-NNNNN.parquet, a manifest folder of its own), per part,
+   needs the part's `attrs` done
    (attrs needs caption, caption needs generate; the miner is cheap, and requiring it always keeps
    the result a function of the inputs alone, never of which stages happened to have run).
    Per sample, the first failing check in this order gives the reason: generation failed / image
@@ -20,12 +21,13 @@ Several ranks: pass 1 splits parts round-robin like every stage; pass 2 of part 
 parts 0..i, so each rank, after its own pass 1, waits (polling done markers, at most `rank_wait_s`)
 for the other ranks' pass 1, then runs pass 2 on its own parts. Parts that cannot be finished
 (another rank is gone, or attrs are missing) are reported as waiting; rerun `mals filter` to finish.
-The resolved settings are written to RUN/filter/config.json; a rerun with other settings is
+The resolved settings are written to RUN/state/filter/config.json; a rerun with other settings is
 refused, so a run is never filtered half with one threshold and half with another.
 """
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -42,17 +44,18 @@ from ..contract import FILTER_SCHEMA
 from ..devices import resolve_device
 from ..errors import UserError
 from ..fsutil import write_json_atomic
+from ..layout import config_path, done_markers
 from ..manifest import read_joined_part, read_part, write_part
 from ..plan import load_plan
 from ..ranks import ONE_PROCESS, Ranks
-from ..runner import PartSpec, StageContext, StageSummary, aggregate_stats, is_done, run_stage
+from ..runner import PartSpec, StageContext, StageSummary, is_done, run_stage, write_stage_stats
 from ..stages import BY_NAME
 from ..tario import PartTars
 from . import checks as C
 from .dedup import PHashIndex, from_hex, phash, to_hex
 from .detectors import build_detector, person_box
 
-CHECKS_STAGE = "filter/checks"
+CHECKS_STAGE = "filter_checks"
 SKETCH_DETECTOR = "hog"   # HOG finds exactly one person in ~95% of sketch renders (filter/__init__.py)
 DIFFUSION_CLIP = ("ViT-B-32", "openai")
 
@@ -255,9 +258,7 @@ class _Dedup:
         self.added: set[int] = set()
 
     def _checked(self, part: int) -> tuple[list[dict], list[int]]:
-        import pyarrow.parquet as pq
-        name = f"part-{part:05d}.parquet"
-        rows = pq.read_table(self.run_dir / CHECKS_STAGE / name).to_pylist()
+        rows = read_part(self.run_dir, CHECKS_STAGE, part).to_pylist()
         order = read_part(self.run_dir, "plan", part, ["key", "index"]).to_pylist()
         index = {r["key"]: r["index"] for r in order}
         return rows, [index[r["key"]] for r in rows]
@@ -296,15 +297,16 @@ _RESULT_FIELDS = ("detector", "clip_model", "clip_pretrained", "box_margin", "pe
 
 
 def _check_settings(run_dir: Path, cfg: FilterConfig) -> None:
-    """Write RUN/filter/config.json, or refuse to resume with settings that change results."""
-    path = run_dir / "filter" / "config.json"
+    """Write RUN/state/filter/config.json, or refuse to resume with settings that change results."""
+    path = config_path(run_dir, "filter")
     wanted = {k: v for k, v in to_dict(cfg).items() if k in _RESULT_FIELDS}
     if path.exists():
         old = json.loads(path.read_text())
         for key in _RESULT_FIELDS:
             if old.get(key) != wanted[key]:
                 raise UserError(f"{path}: this run was filtered with {key}={old.get(key)!r}, not {wanted[key]!r}; "
-                                f"rerun with the same settings to resume, or delete {path.parent} to refilter")
+                                f"rerun with the same settings to resume, or delete {run_dir}/filter, "
+                                f"{run_dir}/filter_checks and {run_dir}/state/filter* to refilter")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, wanted)
@@ -312,12 +314,11 @@ def _check_settings(run_dir: Path, cfg: FilterConfig) -> None:
 
 def _ready_prefix(run_dir: Path, parts: list[PartSpec], ranks: Ranks, wait_s: float) -> list[PartSpec]:
     """Parts whose own checks and all earlier parts' checks are done; waits for other ranks."""
-    checks_dir = run_dir / CHECKS_STAGE
     deadline = time.monotonic() + (wait_s if ranks.world_size > 1 else 0.0)
     while True:
-        n = next((k for k, p in enumerate(parts) if not is_done(checks_dir, p)), len(parts))
+        n = next((k for k, p in enumerate(parts) if not is_done(run_dir, CHECKS_STAGE, p)), len(parts))
         # Waiting only helps while another rank can still check the missing part.
-        if n == len(parts) or time.monotonic() >= deadline or not is_done(run_dir / "attrs", parts[n]):
+        if n == len(parts) or time.monotonic() >= deadline or not is_done(run_dir, "attrs", parts[n]):
             return parts[:n]
         time.sleep(1.0)
 
@@ -328,7 +329,7 @@ def run_filter(run_dir: str | Path, cfg: FilterConfig | None = None, *, ranks: R
     run_dir = Path(run_dir)
     plan = load_plan(run_dir)
     cfg = resolve_config(cfg or FilterConfig(), plan.config.get("backend"))
-    if not any((run_dir / "attrs").glob("part-*.done.json")):
+    if not done_markers(run_dir, "attrs"):
         raise UserError(f"{run_dir}/attrs has no finished parts: run `mals attrs {run_dir}` first "
                         "(the filter compares mined with intended attributes)")
     _check_settings(run_dir, cfg)
@@ -341,12 +342,10 @@ def run_filter(run_dir: str | Path, cfg: FilterConfig | None = None, *, ranks: R
     summary = run_stage("filter", run_dir, ready, dedup.process, ranks=ranks, requires=CHECKS_STAGE,
                         progress=progress, echo=None)
     # The final pass saw only the ready prefix; report against the whole plan.
-    stage_dir = run_dir / "filter"
     summary.parts_total = len(parts)
     summary.parts_waiting = [p.index for p in parts[len(ready):]
-                             if ranks.owns(p.index) and not is_done(stage_dir, p)]
-    write_json_atomic(stage_dir / "stats.json", {"stage": "filter", "parts_total": len(parts),
-                                                 **aggregate_stats(stage_dir)})
+                             if ranks.owns(p.index) and not is_done(run_dir, "filter", p)]
+    summary.totals = write_stage_stats(run_dir, "filter", len(parts))
     if echo is not None:
-        echo(summary.line())
+        echo(summary.render(table=progress and sys.stdout.isatty()))
     return summary

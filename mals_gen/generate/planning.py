@@ -87,6 +87,7 @@ def plan_part(ctx: StageContext, plan: RunPlan, provider: PromptProvider) -> dic
         "prompt_attrs": [row.tolist() for row in attrs],
         "prompt_source": [provider.name] * part.size,
     }
-    write_part(ctx.path(".parquet"), rows, PLAN_SCHEMA)  # atomic
+    with ctx.output(".parquet") as tmp:
+        write_part(tmp, rows, PLAN_SCHEMA)
     ctx.advance(part.size)
     return {"samples": part.size}

@@ -1,7 +1,7 @@
 """`run_generate(run_dir, cfg, ...)`: plan the run, then draw each part's images with the chosen backend.
 
 Two passes of the one stage runner: `plan` materialises each part's prompts and seeds, then
-`generate` writes `RUN/generate/part-NNNNN.tar` (KEY.jpg members) and its parquet manifest.
+`generate` writes `RUN/images/part-NNNNN.tar` (KEY.jpg members) and its parquet manifest.
 Both resume by rerunning the same command; several processes split the parts by rank.
 """
 from __future__ import annotations
@@ -45,9 +45,8 @@ def make_backend(cfg: GenerateConfig) -> ImageBackend:
 
 def generate_part(ctx: StageContext, backend: ImageBackend, cfg: GenerateConfig) -> dict:
     plan_rows = read_part(ctx.run_dir, "plan", ctx.part.index).to_pylist()
-    image_path = f"generate/{ctx.part.name}.tar"
     with ctx.output(".tar") as tar_tmp:
-        writer = PartImageWriter(tar_tmp, image_path, backend.name, backend.model, cfg.jpeg_quality)
+        writer = PartImageWriter(tar_tmp, ctx.images_rel, backend.name, backend.model, cfg.jpeg_quality)
         try:
             for start in range(0, len(plan_rows), cfg.batch_size):
                 batch = [SampleRequest(r["key"], r["prompt"], r["seed"], np.asarray(r["prompt_attrs"], np.int8))
@@ -56,7 +55,8 @@ def generate_part(ctx: StageContext, backend: ImageBackend, cfg: GenerateConfig)
                 ctx.advance(len(batch))
         finally:
             rows = writer.close()
-    write_part(ctx.path(".parquet"), rows, GENERATE_SCHEMA)
+    with ctx.output(".parquet") as tmp:
+        write_part(tmp, rows, GENERATE_SCHEMA)
     failed = sum(r["status"] != "ok" for r in rows)
     stats = {"samples": len(rows), "ok": len(rows) - failed}
     if failed:

@@ -196,6 +196,7 @@ def write_dataset(samples: Sequence[Sample], out_dir: str | Path, *, spec: Image
                   progress: bool = True) -> WriteSummary:
     """Write every output file of a shard folder; skip all work if an identical build is there."""
     from .card import write_card
+    from .wids import write_wids_index
 
     out_dir = ensure_writable_dir(out_dir)
     card = dict(card or {})
@@ -224,6 +225,7 @@ def write_dataset(samples: Sequence[Sample], out_dir: str | Path, *, spec: Image
     write_manifest(out_dir / "manifest.parquet", rows)
     write_card(out_dir / "README.md", rows, sizes, splits, card)
     files = [r.name for r in results] + ["sizes.json", "splits.json", "manifest.parquet", "README.md"]
+    files += write_wids_index(out_dir, sizes, splits)
     write_checksums(out_dir, files, {r.name: r.sha256 for r in results})
     write_json_atomic(out_dir / DONE_FILE, {"fingerprint": digest, "files": files + ["checksums.sha256"]})
     summary.shards = len(results)

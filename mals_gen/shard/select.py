@@ -2,7 +2,7 @@
 
 Reads the joined manifest (plan + generate + caption + attrs + filter when present), keeps rows
 whose image was generated (`status == "ok"`) and, when the filter ran, that it kept. Image bytes
-are read straight from the byte ranges of `RUN/generate/part-NNNNN.tar` (no extraction), cropped
+are read straight from the byte ranges of `RUN/images/part-NNNNN.tar` (no extraction), cropped
 to `person_box` and resized when configured (else copied untouched), and written by the shared
 dataset writer. Every generated image is its own person (`person_id = key`); the split is a stable
 hash of the key.
@@ -10,6 +10,7 @@ hash of the key.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def run_shard(run_dir: str | Path, out_dir: str | Path, cfg: ShardConfig = Shard
                            parts_skipped=result.shards if result.skipped else 0,
                            samples_now=0 if result.skipped else result.samples, seconds=result.seconds,
                            totals={"kept": result.samples, "reencoded": result.reencoded,
-                                   **result.split_counts, "dropped": dropped})
+                                   **result.split_counts, "dropped": dropped}, output=str(out_dir))
     if echo is not None:
-        echo(summary.line() + f" -> {out_dir}")
+        echo(summary.render(table=progress and sys.stdout.isatty()))
     return summary

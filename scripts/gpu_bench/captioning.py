@@ -44,7 +44,7 @@ def run_images(run) -> list:
 
     from mals_gen.tario import read_members
 
-    members = read_members(run / "generate" / "part-00000.tar")
+    members = read_members(run / "images" / "part-00000.tar")
     return [Image.open(io.BytesIO(data)).convert("RGB") for _, data in sorted(members.items())]
 
 
