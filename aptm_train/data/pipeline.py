@@ -143,26 +143,29 @@ def shard_urls(spec: StreamSpec, worker: int) -> Iterator[dict]:
 def tar_samples(urls: Iterator[dict]) -> Iterator[dict]:
     """The raw samples of each listed tar, tagged with the pass and which read of a tar they come from.
 
-    A truncated tar ends with one marker item (`__bad__`: where and why) instead of a traceback."""
+    Each read ends with a marker item (`__end__`), which names the damage (`__bad__`: where and
+    why) of a truncated tar instead of a traceback."""
     for n, item in enumerate(urls):
         damage = Skips(echo=None)     # the trainer warns, in the main process
         for files in read_tar(item["url"], damage):
             files["__pass__"], files["__read__"] = item["pass"], n
             yield files
-        for url, where, reason in damage.items:
-            yield {"__url__": url, "__key__": where, "__bad__": reason, "__pass__": item["pass"], "__read__": n}
+        where, reason = damage.items[0][1:] if damage else ("", None)
+        yield {"__url__": item["url"], "__key__": where, "__bad__": reason, "__end__": True,
+               "__pass__": item["pass"], "__read__": n}
 
 
 def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
     """This split's samples -> the (sample, caption) items of the pass, in exact mode this rank's only.
 
     Each sample's first pair number comes from the manifest's layout, checked against the tar. The
-    pairs of samples a truncated tar lost become `bad` items, so the epoch keeps its length."""
+    pairs of the samples a tar lost (truncated, or ending before the manifest's count) become `bad`
+    items, so the epoch keeps its length."""
     read, index = None, 0
     for files in samples:
         if files["__read__"] != read:
             read, index = files["__read__"], 0
-        if "__bad__" in files:
+        if "__end__" in files:
             yield from _lost_pairs(spec, files, index)
             continue
         sample = to_sample(files)
@@ -179,14 +182,20 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
 
 
 def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
-    """The pairs this rank owns among the samples a truncated tar lost (from sample `index` on);
-    in resampled mode (no numbering) one bad item, so the damage is still counted and warned."""
-    bad = {"bad": (marker["__url__"], marker["__key__"], marker["__bad__"]), "round": marker["__pass__"]}
+    """The pairs this rank owns among the samples a tar lost (its `index` samples of the split were
+    read); in resampled mode (no numbering) one bad item, so the damage is still counted and warned."""
+    offsets = spec.layout.get(marker["__url__"], [0])
+    listed = len(offsets) - 1
+    if index >= listed:
+        return
+    reason = marker["__bad__"] or f"the tar ends after {index} of the {listed} {spec.split} samples " \
+        "manifest.parquet lists; the rest are skipped"
+    bad = {"bad": (marker["__url__"], marker["__key__"] or f"after sample {index}", reason),
+           "round": marker["__pass__"]}
     if spec.mode != "exact":
         yield {**bad, "round": 0, "caption_index": 0}
         return
-    offsets = spec.layout.get(marker["__url__"], [0])
-    for i in range(index, len(offsets) - 1):
+    for i in range(index, listed):
         first, n_pairs = int(offsets[i]), int(offsets[i + 1] - offsets[i])
         for j in range(marker["__pass__"], n_pairs, spec.passes):
             if spec.owns(first + j):

@@ -189,11 +189,17 @@ def to_sample(files: dict) -> ShardSample:
 
 def iter_split(shards: ShardSet, split: str, skips=None) -> Iterator[ShardSample]:
     """Every sample of a split in tar order, undecoded, reading only the split's tars (`skips`: see read_tar)."""
+    for _, sample in iter_split_tars(shards, split, skips):
+        yield sample
+
+
+def iter_split_tars(shards: ShardSet, split: str, skips=None) -> Iterator[tuple[str, ShardSample]]:
+    """(tar path, sample) of every sample of a split, as `iter_split`."""
     for tar in shards.split_tars(split):
         for files in read_tar(tar, skips):
             sample = to_sample(files)
             if sample.split == split:       # a folder without splits.json may mix splits in a tar
-                yield sample
+                yield tar, sample
 
 
 def _check_sizes(folder: Path, tars: tuple[str, ...], manifest: pd.DataFrame) -> None:
