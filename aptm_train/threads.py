@@ -1,4 +1,5 @@
-"""CPU threads per process (`--threads`): by default the cores this process may use, shared
+"""CPU threads per process (`--threads`): by default OMP_NUM_THREADS when it is set (the usual
+knob, which torchrun sets to 1 for several processes), else the cores this process may use shared
 between the processes of this machine.
 
 Under CPU contention OpenMP threads spin waiting on a descheduled sibling (a step slowed from
@@ -12,7 +13,10 @@ from mals_gen.errors import UserError
 
 
 def default_threads() -> int:
-    """Usable cores (sched_getaffinity) divided by the local process count (LOCAL_WORLD_SIZE)."""
+    """OMP_NUM_THREADS if set, else usable cores (sched_getaffinity) / local processes (LOCAL_WORLD_SIZE)."""
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0:
+        return int(omp)
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:          # not on Linux

@@ -239,6 +239,15 @@ def test_search_skips_broken_images_in_folder_and_shard_galleries(tmp_path, caps
     assert len(hits) == 4 and all(gal.items[h.index] == h.item for h in hits)
     again, reused = build_or_load_index(enc, gal, "id", tmp_path / "i.npz", echo=lambda *_: None)
     assert reused and again.items == index.items
+    from typer.testing import CliRunner
+
+    from aptm_train.cli import app
+    done = CliRunner().invoke(app, ["search", "a person in red", "--checkpoint", str(tmp_path / "ckpt"),
+                                    "--gallery", str(gallery), "--index", str(tmp_path / "cli.npz"), "--top", "5",
+                                    "--device", "cpu", "--no-progress", "--threads", "1",
+                                    "--png", str(tmp_path / "r.png")])
+    assert done.exit_code == 0, done.output
+    assert "built index of 5 images" in done.stdout and (tmp_path / "r.png").stat().st_size > 0
     # a shard gallery with a broken member, and the embed export
     shards = write_shards(tmp_path / "shards", n=12, per_tar=12)
     rows = open_shards(shards).manifest
@@ -256,6 +265,9 @@ def test_threads_default_to_this_process_share(monkeypatch):
 
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert default_threads() == 3                     # the user's setting wins
+    monkeypatch.delenv("OMP_NUM_THREADS")
     assert default_threads() == max(1, cores // 2)
     old = torch.get_num_threads()
     try:

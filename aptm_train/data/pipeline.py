@@ -35,6 +35,13 @@ Resume: each pair carries the logical worker that made it and the trainer counts
 worker. A resumed epoch rebuilds the same streams, skips each worker's consumed pairs before
 decoding and rotates worker ids so the DataLoader's round-robin continues where it stopped.
 Augmentation is seeded per pair from (seed, epoch, key, caption), independent of what was skipped.
+
+Unreadable samples: a JPEG that does not decode, or the samples a truncated tar lost (or a tar that
+ends before the manifest's count), become `bad` items in place of their pairs. They travel the
+stream like pairs and count as consumed, so an epoch keeps its length, its batch count and its
+resume positions; `batches` leaves them out of the collated batch and lists them, and the trainer
+warns once per tar and key, counts them (log.jsonl `skipped_pairs`) and stops past
+`data.max_bad_fraction` of an epoch's pairs.
 """
 from __future__ import annotations
 
@@ -319,7 +326,8 @@ def batches(pairs: Iterator[dict], size: int, collate: Callable, pad: bool = Fal
 
     Bad items (unreadable samples) count towards the batch, so batch boundaries, the batch count
     and the per-worker positions a resume needs stay as without them; they are left out of the
-    collated batch and listed under "skipped", and "workers" names every item's worker. `pad`
+    collated batch and listed under "skipped", and "workers" names every item's worker (both added
+    when `collate` returns a dict). `pad`
     (several processes: ITC's all-gather needs equal sizes) refills their places by repeating the
     batch's readable pairs."""
     buf: list[dict] = []
@@ -342,6 +350,7 @@ def _collate(items: list[dict], collate: Callable, pad: bool) -> dict:
     if pad and skipped:
         good = [good[i % len(good)] for i in range(len(items))]
     batch = collate(good)
-    batch["workers"] = [p.get("worker", 0) for p in items]
-    batch["skipped"] = skipped
+    if isinstance(batch, dict):     # the trainer's batches; a bench's collate may return a list
+        batch["workers"] = [p.get("worker", 0) for p in items]
+        batch["skipped"] = skipped
     return batch
