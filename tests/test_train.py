@@ -88,6 +88,8 @@ def test_sigkill_then_resume_matches_uninterrupted(shards, full_run, tmp_path, s
     assert marker.exists() and not (run / "model").exists(), "the run was not killed mid-way"
     result = train(tiny_cfg(shards, run), resume=True)
     assert result["step"] == STEPS
+    steps = [r["step"] for r in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "loss" in r]
+    assert steps == list(range(1, STEPS + 1))          # the steps redone after the kill are logged once
     assert losses(run)[-1] == pytest.approx(losses(full_run)[-1], abs=1e-6)
     from safetensors.torch import load_file
     a, b = load_file(full_run / "model" / "model.safetensors"), load_file(run / "model" / "model.safetensors")

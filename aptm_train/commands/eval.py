@@ -8,6 +8,8 @@ import typer
 
 from mals_gen.errors import UserError
 
+from ..train import cli_options as o
+
 # Kept here as text so that --help needs no torch import; tests check it against retrieval.MODES.
 MODE_HELP = ("retrieval ordering(s), comma-separated, or all: fused (default; ITM + 0.002 ITC, each "
              "normalised once over the whole matrix) | itc | itm | itm-paper (the paper-era official "
@@ -50,13 +52,16 @@ def eval_command(
     rankings: Annotated[bool, typer.Option("--rankings", help="write per-query rankings (parquet) to --out")] = False,
     html: Annotated[bool, typer.Option("--html", help="write an HTML page of sampled queries to --out")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="hide progress bars")] = False,
+    threads: o.Threads = None,
 ) -> None:
     """Evaluate a checkpoint: text-to-image retrieval (R@1/5/10, mAP, mINP) or attribute recognition (mA...).
 
     Several processes: `torchrun --nproc_per_node N -m aptm_train eval ...` (same numbers as one).
     """
     from aptm_train.eval.run import EvalConfig, run_eval
+    from aptm_train.threads import set_threads
 
+    set_threads(threads)
     modes = parse_modes(mode)
     if (rankings or html) and out is None:
         raise UserError("--rankings / --html write files: add --out FOLDER")

@@ -21,9 +21,11 @@ def register(app: typer.Typer) -> None:
         clip_grad: o.ClipGrad = None, precision: o.Precision = None, seed: o.Seed = None,
         save_every: o.SaveEvery = None, keep_last: o.KeepLast = None, eval_every: o.EvalEvery = None,
         log_every: o.LogEvery = None, no_progress: o.NoProgress = False,
+        threads: o.Threads = None, allow_config_change: o.AllowConfigChange = False,
     ) -> None:
         """Fine-tune: `aptm-train finetune --shards shards/cuhk --init RUN/best -o RUN2`."""
         flags = dict(locals())
         config_file, resume, sets = flags.pop("config_file"), flags.pop("resume"), flags.pop("sets")
         progress = not flags.pop("no_progress")
-        o.run("finetune", config_file, resume, o.overrides(sets, **flags), progress=progress)
+        run_opts = {"threads": flags.pop("threads"), "allow_config_change": flags.pop("allow_config_change")}
+        o.run("finetune", config_file, resume, o.overrides(sets, **flags), progress=progress, **run_opts)

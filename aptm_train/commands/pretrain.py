@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
         clip_grad: o.ClipGrad = None, precision: o.Precision = None, seed: o.Seed = None,
         save_every: o.SaveEvery = None, keep_last: o.KeepLast = None, eval_every: o.EvalEvery = None,
         log_every: o.LogEvery = None, no_progress: o.NoProgress = False,
+        threads: o.Threads = None, allow_config_change: o.AllowConfigChange = False,
         pretrained: Annotated[bool | None, typer.Option(
             "--pretrained/--no-pretrained", help="Load the size's pretrained Swin / BERT weights.")] = None,
     ) -> None:
@@ -25,4 +26,5 @@ def register(app: typer.Typer) -> None:
         flags = dict(locals())
         config_file, resume, sets = flags.pop("config_file"), flags.pop("resume"), flags.pop("sets")
         progress = not flags.pop("no_progress")
-        o.run("pretrain", config_file, resume, o.overrides(sets, **flags), progress=progress)
+        run_opts = {"threads": flags.pop("threads"), "allow_config_change": flags.pop("allow_config_change")}
+        o.run("pretrain", config_file, resume, o.overrides(sets, **flags), progress=progress, **run_opts)

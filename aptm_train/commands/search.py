@@ -8,6 +8,8 @@ import typer
 
 from mals_gen.errors import UserError
 
+from ..train import cli_options as o
+
 
 def search_command(
     query: Annotated[str, typer.Argument(help="what to look for, in words")],
@@ -23,12 +25,15 @@ def search_command(
     html: Annotated[Path | None, typer.Option("--html", help="write the results as an HTML page")] = None,
     png: Annotated[Path | None, typer.Option("--png", help="write the results as a PNG grid")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="hide progress bars")] = False,
+    threads: o.Threads = None,
 ) -> None:
     """Rank a gallery by a text query: the gallery is embedded once (index reused while unchanged)."""
     from aptm_train.search.grid import write_html, write_png
     from aptm_train.search.search import format_hits
     from aptm_train.search.session import open_search
+    from aptm_train.threads import set_threads
 
+    set_threads(threads)
     if top < 1:
         raise UserError(f"--top must be at least 1, got {top}")
     session = open_search(checkpoint, gallery, device=device, batch_size=batch_size, norm=norm, echo=typer.echo,

@@ -35,11 +35,17 @@ Resume: each pair carries the logical worker that made it and the trainer counts
 worker. A resumed epoch rebuilds the same streams, skips each worker's consumed pairs before
 decoding and rotates worker ids so the DataLoader's round-robin continues where it stopped.
 Augmentation is seeded per pair from (seed, epoch, key, caption), independent of what was skipped.
+
+Unreadable samples: a JPEG that does not decode, or the samples a truncated tar lost (or a tar that
+ends before the manifest's count), become `bad` items in place of their pairs. They travel the
+stream like pairs and count as consumed, so an epoch keeps its length, its batch count and its
+resume positions; `batches` leaves them out of the collated batch and lists them, and the trainer
+warns once per tar and key, counts them (log.jsonl `skipped_pairs`) and stops past
+`data.max_bad_fraction` of an epoch's pairs.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -48,12 +54,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 import webdataset as wds
-from PIL import Image
 from torch.utils.data import DataLoader, get_worker_info
 
 from mals_gen.errors import UserError
 
 from .shards import ShardSet, read_tar, to_sample
+from .skips import BadImage, Skips, decode_image
 
 #: Raw sample bytes the shuffle buffers of one rank may hold (split between its workers).
 SHUFFLE_BUFFER_BYTES = 1 << 30
@@ -142,21 +148,33 @@ def shard_urls(spec: StreamSpec, worker: int) -> Iterator[dict]:
 
 
 def tar_samples(urls: Iterator[dict]) -> Iterator[dict]:
-    """The raw samples of each listed tar, tagged with the pass and which read of a tar they come from."""
+    """The raw samples of each listed tar, tagged with the pass and which read of a tar they come from.
+
+    Each read ends with a marker item (`__end__`), which names the damage (`__bad__`: where and
+    why) of a truncated tar instead of a traceback."""
     for n, item in enumerate(urls):
-        for files in read_tar(item["url"]):
+        damage = Skips(echo=None)     # the trainer warns, in the main process
+        for files in read_tar(item["url"], damage):
             files["__pass__"], files["__read__"] = item["pass"], n
             yield files
+        where, reason = damage.items[0][1:] if damage else ("", None)
+        yield {"__url__": item["url"], "__key__": where, "__bad__": reason, "__end__": True,
+               "__pass__": item["pass"], "__read__": n}
 
 
 def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
     """This split's samples -> the (sample, caption) items of the pass, in exact mode this rank's only.
 
-    Each sample's first pair number comes from the manifest's layout, checked against the tar."""
+    Each sample's first pair number comes from the manifest's layout, checked against the tar. The
+    pairs of the samples a tar lost (truncated, or ending before the manifest's count) become `bad`
+    items, so the epoch keeps its length."""
     read, index = None, 0
     for files in samples:
         if files["__read__"] != read:
             read, index = files["__read__"], 0
+        if "__end__" in files:
+            yield from _lost_pairs(spec, files, index)
+            continue
         sample = to_sample(files)
         if sample.split != spec.split:
             continue
@@ -167,7 +185,28 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
         for j in range(files["__pass__"], n_pairs, spec.passes):
             if spec.mode == "exact" and not spec.owns(first + j):
                 continue
-            yield {"sample": sample, "caption_index": j, "round": round_}
+            yield {"sample": sample, "caption_index": j, "round": round_, "url": files["__url__"]}
+
+
+def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
+    """The pairs this rank owns among the samples a tar lost (its `index` samples of the split were
+    read); in resampled mode (no numbering) one bad item, so the damage is still counted and warned."""
+    offsets = spec.layout.get(marker["__url__"], [0])
+    listed = len(offsets) - 1
+    if index >= listed:
+        return
+    reason = marker["__bad__"] or f"the tar ends after {index} of the {listed} {spec.split} samples " \
+        "manifest.parquet lists; the rest are skipped"
+    bad = {"bad": (marker["__url__"], marker["__key__"] or f"after sample {index}", reason),
+           "round": marker["__pass__"]}
+    if spec.mode != "exact":
+        yield {**bad, "round": 0, "caption_index": 0}
+        return
+    for i in range(index, listed):
+        first, n_pairs = int(offsets[i]), int(offsets[i + 1] - offsets[i])
+        for j in range(marker["__pass__"], n_pairs, spec.passes):
+            if spec.owns(first + j):
+                yield {**bad, "caption_index": j}
 
 
 def _first_pair(spec: StreamSpec, files: dict, index: int, n_pairs: int) -> int:
@@ -201,26 +240,37 @@ def shuffle(items: Iterator[dict], bufsize: int, rng: random.Random) -> Iterator
 
 
 def to_pairs(items: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
-    """(sample, caption) items -> training pairs (images not decoded yet)."""
+    """(sample, caption) items -> training pairs (images not decoded yet); bad items pass through."""
     for item in items:
+        if "bad" in item:
+            yield {"bad": item["bad"]}
+            continue
         s, j = item["sample"], item["caption_index"]
         ident = s.key if spec.id_by == "image" else s.person_id
         yield {"key": s.key, "image": s.image, "caption": s.captions[j] if s.captions else "", "caption_index": j,
                "attrs": getattr(s, spec.attrs_field), "person_id": stable_int("id", ident), "source": s.source,
-               "seed": stable_int("pair", spec.seed, spec.epoch, s.key, j)}
+               "seed": stable_int("pair", spec.seed, spec.epoch, s.key, j), "url": item["url"]}
 
 
 def decode(pairs: Iterator[dict], image_fn: Callable, text_fn: Callable | None, worker: int) -> Iterator[dict]:
-    """Decode and augment each pair under its own seed, leaving the caller's RNG untouched."""
+    """Decode and augment each pair under its own seed, leaving the caller's RNG untouched.
+
+    An image that does not decode turns the pair into a `bad` item (the trainer warns and counts)."""
     for p in pairs:
+        p["worker"] = worker
+        if "bad" in p:
+            yield p
+            continue
+        try:
+            img = decode_image(p.pop("image"))
+        except BadImage as err:
+            yield {"bad": (p["url"], p["key"], str(err)), "worker": worker}
+            continue
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(p["seed"] % 2**63)
-            with Image.open(io.BytesIO(p["image"])) as img:
-                p["pixels"] = image_fn(img.convert("RGB"))      # (3, H, W)
-        del p["image"]
+            p["pixels"] = image_fn(img)      # (3, H, W)
         if text_fn is not None:
             p["eda_caption"] = text_fn(p["caption"], random.Random(p["seed"]))
-        p["worker"] = worker
         yield p
 
 
@@ -271,13 +321,36 @@ def make_loader(stream: PairStream) -> DataLoader:
                       generator=torch.Generator().manual_seed(0))
 
 
-def batches(pairs: Iterator[dict], size: int, collate: Callable) -> Iterator[dict]:
-    """Group pairs into batches of `size` (the epoch's last one may be short) and collate them."""
+def batches(pairs: Iterator[dict], size: int, collate: Callable, pad: bool = False) -> Iterator[dict]:
+    """Group pairs into batches of `size` (the epoch's last one may be short) and collate them.
+
+    Bad items (unreadable samples) count towards the batch, so batch boundaries, the batch count
+    and the per-worker positions a resume needs stay as without them; they are left out of the
+    collated batch and listed under "skipped", and "workers" names every item's worker (both added
+    when `collate` returns a dict). `pad`
+    (several processes: ITC's all-gather needs equal sizes) refills their places by repeating the
+    batch's readable pairs."""
     buf: list[dict] = []
     for p in pairs:
         buf.append(p)
         if len(buf) == size:
-            yield collate(buf)
+            yield _collate(buf, collate, pad)
             buf = []
     if buf:
-        yield collate(buf)
+        yield _collate(buf, collate, pad)
+
+
+def _collate(items: list[dict], collate: Callable, pad: bool) -> dict:
+    good = [p for p in items if "bad" not in p]
+    skipped = [p["bad"] for p in items if "bad" in p]
+    if not good:
+        url, key, reason = skipped[-1]
+        raise UserError(f"all {len(items)} pairs of a training batch are unreadable (last: {url} [{key}]: "
+                        f"{reason}); check the shards with `mals verify --decode` and rebuild them")
+    if pad and skipped:
+        good = [good[i % len(good)] for i in range(len(items))]
+    batch = collate(good)
+    if isinstance(batch, dict):     # the trainer's batches; a bench's collate may return a list
+        batch["workers"] = [p.get("worker", 0) for p in items]
+        batch["skipped"] = skipped
+    return batch

@@ -147,12 +147,15 @@ def _split_tars(folder: Path, tars: tuple[str, ...], manifest: pd.DataFrame) -> 
     return {s: tuple(by_name[n] for n in sorted(listed[s])) for s in SPLITS}
 
 
-def read_tar(path: str) -> Iterator[dict]:
+def read_tar(path: str, skips=None) -> Iterator[dict]:
     """The samples of one shard tar in tar order, as WebDataset dicts (`__key__`, `__url__`, ext -> bytes).
 
     The one function that opens shard tars: the training stream, validation, evaluation, search and
-    embedding all read through it."""
+    embedding all read through it. A truncated or unreadable tar is a one-line UserError, or, given
+    `skips` (a `skips.Skips`), one warning naming the tar and the last good key, and the samples read
+    before the damage (the partly read sample is dropped)."""
     current: dict | None = None
+    last = None
     try:
         with tarfile.open(path, "r|") as tf:
             for member in tf:
@@ -160,13 +163,18 @@ def read_tar(path: str) -> Iterator[dict]:
                     continue
                 key, _, ext = Path(member.name).name.partition(".")   # keys never contain a dot
                 if current is not None and current["__key__"] != key:
+                    last = current["__key__"]
                     yield current
                     current = None
                 current = current or {"__key__": key, "__url__": path}
                 current[ext] = tf.extractfile(member).read()
-    except (tarfile.TarError, EOFError) as err:
-        raise UserError(f"{path}: unreadable shard ({err}); check it with `mals verify {Path(path).parent}` "
-                        "and rebuild the folder") from None
+    except (tarfile.TarError, EOFError, OSError) as err:
+        if skips is None:
+            raise UserError(f"{path}: unreadable shard ({err}); check it with `mals verify {Path(path).parent}` "
+                            "and rebuild the folder") from None
+        skips.add(path, f"after {last}" if last else "at the start",
+                  f"truncated or unreadable tar ({err}); the rest of this tar is skipped")
+        return
     if current is not None:
         yield current
 
@@ -179,13 +187,19 @@ def to_sample(files: dict) -> ShardSample:
         raise UserError(f"{files.get('__url__')}: {err}; check it with `mals verify` and rebuild the folder") from None
 
 
-def iter_split(shards: ShardSet, split: str) -> Iterator[ShardSample]:
-    """Every sample of a split in tar order, undecoded, reading only the split's tars."""
+def iter_split(shards: ShardSet, split: str, skips=None) -> Iterator[ShardSample]:
+    """Every sample of a split in tar order, undecoded, reading only the split's tars (`skips`: see read_tar)."""
+    for _, sample in iter_split_tars(shards, split, skips):
+        yield sample
+
+
+def iter_split_tars(shards: ShardSet, split: str, skips=None) -> Iterator[tuple[str, ShardSample]]:
+    """(tar path, sample) of every sample of a split, as `iter_split`."""
     for tar in shards.split_tars(split):
-        for files in read_tar(tar):
+        for files in read_tar(tar, skips):
             sample = to_sample(files)
             if sample.split == split:       # a folder without splits.json may mix splits in a tar
-                yield sample
+                yield tar, sample
 
 
 def _check_sizes(folder: Path, tars: tuple[str, ...], manifest: pd.DataFrame) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -75,6 +76,13 @@ class Encoder:
             _, feats = self.model.encode_text(ids, mask)                    # (B, E)
         return feats.float()
 
+    def warn(self, line: str) -> None:
+        """A warning line (main process only, above the progress bar)."""
+        if self.dist.is_main:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+
     def bar(self, total: int | None, desc: str):
         from tqdm import tqdm
 
@@ -93,6 +101,8 @@ class SplitData:
     attrs: np.ndarray | None               # (N, 27) int8, -1 unknown; None when no sample carries any
     pa100k: np.ndarray | None              # (N, 26) int8, -1 unknown; None when absent
     thumbs: list[bytes] | None = None      # small JPEGs for the HTML page
+    skipped: list = field(default_factory=list)   # (tar, key, reason) of unreadable samples left out
+    dropped_queries: int = 0               # captions of those samples: no true image, not scored
 
     @property
     def query_ids(self) -> list[str]:
@@ -111,20 +121,20 @@ def _attr_row(values, n: int) -> list[int]:
     return [int(v) for v in values]
 
 
-def _thumb(jpg: bytes) -> bytes:
-    with Image.open(io.BytesIO(jpg)) as im:
-        im = im.convert("RGB")
-        im.thumbnail((THUMB_SIZE[1], THUMB_SIZE[0]))
-        buf = io.BytesIO()
-        im.save(buf, format="JPEG", quality=85)
+def _thumb(image: Image.Image) -> bytes:
+    im = image.copy()
+    im.thumbnail((THUMB_SIZE[1], THUMB_SIZE[0]))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
     return buf.getvalue()
 
 
-def encode_image_stream(enc: Encoder, jpgs: Iterable[bytes], total: int | None, desc: str = "images",
-                        on_item=None, keep_tokens: bool = True) -> EncodedImages:
-    """Encode a stream of JPEG bytes in global batches of `enc.batch_size`; each process encodes the
-    batches it owns; the rows are gathered so that every process returns all N rows in stream order.
-    `on_item(i, jpg)` sees every item (all processes), e.g. to keep a thumbnail. Without
+def encode_image_stream(enc: Encoder, jpgs: Iterable[bytes | Image.Image], total: int | None,
+                        desc: str = "images", on_item=None, keep_tokens: bool = True) -> EncodedImages:
+    """Encode a stream of images (JPEG bytes, or PIL images decoded by a caller that skips unreadable
+    ones: `data.skips`) in global batches of `enc.batch_size`; each process encodes the batches it
+    owns; the rows are gathered so that every process returns all N rows in stream order.
+    `on_item(i, image)` sees every item (all processes), e.g. to keep a thumbnail. Without
     `keep_tokens` only the features are kept (a search index needs no tokens)."""
     feats, tokens, index = [], [], []
     buf: list[bytes] = []
@@ -138,7 +148,7 @@ def encode_image_stream(enc: Encoder, jpgs: Iterable[bytes], total: int | None, 
                 n += 1
             if buf and (len(buf) == enc.batch_size or jpg is None):
                 if enc.dist.owns(b):
-                    ims = [Image.open(io.BytesIO(j)) for j in buf]
+                    ims = [Image.open(io.BytesIO(j)) if isinstance(j, bytes) else j for j in buf]
                     t, f = enc.images(ims)                                  # (b, T, Dv), (b, E)
                     if keep_tokens:
                         tokens.append(t)
@@ -183,15 +193,28 @@ def encode_texts(enc: Encoder, texts: list[str], desc: str = "texts") -> torch.T
 
 def read_and_encode_split(enc: Encoder, shards, split: str, *, thumbnails: bool = False
                           ) -> tuple[SplitData, EncodedImages]:
-    """Read `split` of a shard folder once: metadata of every sample + the encoded gallery."""
+    """Read `split` of a shard folder once: metadata of every sample + the encoded gallery.
+
+    An unreadable image (or the rest of a truncated tar) is skipped with one warning line: it is left
+    out of the gallery and its captions out of the queries (a query without its true image cannot be
+    scored); `SplitData.skipped` / `dropped_queries` say how many."""
     from ..data.collate import clean_caption
-    from ..data.shards import iter_split
+    from ..data.shards import iter_split_tars
+    from ..data.skips import BadImage, Skips, decode_image
 
     keys, pids, sources, captions, q_image, attrs, pa100k, thumbs = [], [], [], [], [], [], [], []
     has = {"attrs": False, "pa100k": False}
+    skips = Skips(echo=enc.warn)
+    dropped = [0]
 
-    def jpgs() -> Iterator[bytes]:
-        for s in iter_split(shards, split):
+    def jpgs() -> Iterator[Image.Image]:
+        for tar, s in iter_split_tars(shards, split, skips):
+            try:
+                image = decode_image(s.image)
+            except BadImage as err:
+                skips.add(tar, s.key, f"{err}; left out of the gallery with its {len(s.captions)} query(ies)")
+                dropped[0] += len(s.captions)
+                continue
             i = len(keys)
             keys.append(s.key)
             pids.append(s.person_id)
@@ -203,13 +226,13 @@ def read_and_encode_split(enc: Encoder, shards, split: str, *, thumbnails: bool 
             has["pa100k"] |= s.pa100k_attrs is not None
             attrs.append(_attr_row(s.mals_attrs, NUM_MALS_ATTRIBUTES))
             pa100k.append(_attr_row(s.pa100k_attrs, NUM_PA100K_ATTRIBUTES))
-            yield s.image
+            yield image
 
-    on_item = (lambda i, jpg: thumbs.append(_thumb(jpg))) if thumbnails else None
+    on_item = (lambda i, image: thumbs.append(_thumb(image))) if thumbnails else None
     total = shards.counts(split).samples
     images = encode_image_stream(enc, jpgs(), total, desc=f"{split} images", on_item=on_item)
     data = SplitData(keys, pids, sources, captions, np.asarray(q_image, dtype=np.int64),
                      np.asarray(attrs, dtype=np.int8) if has["attrs"] else None,
                      np.asarray(pa100k, dtype=np.int8) if has["pa100k"] else None,
-                     thumbs if thumbnails else None)
+                     thumbs if thumbnails else None, skips.items, dropped[0])
     return data, images

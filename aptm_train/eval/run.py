@@ -99,7 +99,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict | None:
         want_html = cfg.html and cfg.task == "retrieval" and enc.dist.is_main
         data, images = read_and_encode_split(enc, shards, cfg.split, thumbnails=want_html)
         payload = {"config": asdict(cfg), "norm": norm, "world_size": enc.dist.world,
-                   "images": len(data.keys), "queries": len(data.captions)}
+                   "images": len(data.keys), "queries": len(data.captions)} | _skipped(data, cfg, echo)
         if cfg.task == "retrieval":
             payload |= _retrieval(enc, cfg, data, images, echo)
         else:
@@ -117,6 +117,17 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict | None:
         return payload if enc.dist.is_main else None
     finally:
         close_dist(enc.dist)
+
+
+def _skipped(data, cfg: EvalConfig, echo) -> dict:
+    """Say (and record) the unreadable samples left out of the gallery and the queries dropped with them."""
+    if not data.skipped:
+        return {}
+    echo(f"eval: skipped {len(data.skipped)} unreadable input(s) of the {cfg.split} split (warned above, listed "
+         f"in the metrics JSON): their images are left out of the gallery and their {data.dropped_queries} "
+         "query(ies) dropped (a query without its true image cannot be scored)")
+    return {"skipped_images": len(data.skipped), "dropped_queries": data.dropped_queries,
+            "skipped": [{"file": f, "key": k, "reason": r} for f, k, r in data.skipped]}
 
 
 def _retrieval(enc, cfg: EvalConfig, data, images, echo) -> dict:

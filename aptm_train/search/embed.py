@@ -8,17 +8,14 @@ import numpy as np
 from mals_gen.errors import UserError
 from mals_gen.fsutil import atomic_path
 
-from .index import iter_images, open_gallery
+from .index import encode_readable, open_gallery
 
 
 def embed_images(enc, folder: str | Path) -> tuple[list[str], np.ndarray]:
-    """(item ids, (N, E) fp32) of a folder of images or a shard folder."""
-    from ..eval.encode import encode_image_stream
-
-    gallery = open_gallery(folder)
-    images = encode_image_stream(enc, (jpg for _, jpg in iter_images(gallery)), len(gallery.items),
-                                 desc="images", keep_tokens=False)
-    return list(gallery.items), images.feats.float().cpu().numpy()
+    """(item ids, (N, E) fp32) of the readable images of a folder of images or a shard folder
+    (unreadable ones are skipped with a warning line each)."""
+    items, feats, _ = encode_readable(enc, open_gallery(folder), "images")
+    return list(items), feats
 
 
 def embed_texts(enc, path: str | Path) -> tuple[list[str], np.ndarray]:

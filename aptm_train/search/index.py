@@ -5,6 +5,8 @@ folder (every sample of every split, identified as "TAR/KEY"). The index file (`
 atomically) holds the (N, E) fp32 ITC features, the item ids, and a fingerprint: a hash of every
 file's relative path, size and mtime, of the checkpoint's config and weights file (size + mtime),
 and of the image transform. Any change means a rebuild; an unchanged gallery is never re-encoded.
+An unreadable image (or the rest of a truncated tar) is skipped with one warning line naming file
+and key; the index holds only the readable items and its meta lists the skipped ones.
 Image tokens are NOT stored (49 x 1024 floats per image for aptm-base): search re-encodes only
 the few candidates it re-ranks.
 """
@@ -26,6 +28,7 @@ from mals_gen.errors import UserError
 from mals_gen.fsutil import atomic_path
 
 from ..data.shards import read_tar, to_sample
+from ..data.skips import BadImage, Skips, decode_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 INDEX_FORMAT = "aptm-train-index/1"
@@ -87,27 +90,46 @@ def _shard_items(root: Path, tars: list[Path]) -> list[str]:
     return items
 
 
-def iter_images(gallery: Gallery, wanted: set[int] | None = None) -> Iterator[tuple[int, bytes]]:
-    """(item index, image bytes) in item order; only the `wanted` items when given."""
+def iter_images(gallery: Gallery, wanted: set[int] | None = None, skips=None
+                ) -> Iterator[tuple[int, bytes]]:
+    """(item index, image bytes) in item order; only the `wanted` items when given. With `skips`
+    (a `data.skips.Skips`), an unreadable file or truncated tar is warned and skipped."""
     if gallery.kind == "folder":
         for i, rel in enumerate(gallery.items):
             if wanted is None or i in wanted:
-                yield i, (gallery.root / rel).read_bytes()
+                try:
+                    yield i, (gallery.root / rel).read_bytes()
+                except OSError as err:
+                    if skips is None:
+                        raise UserError(f"--gallery: cannot read {gallery.root / rel} ({err})") from None
+                    skips.add(gallery.root / rel, None, f"unreadable file ({err})")
         return
-    for i, sample in iter_samples(gallery, wanted):
+    for i, sample in iter_samples(gallery, wanted, skips):
         yield i, sample.image
 
 
-def iter_samples(gallery: Gallery, wanted: set[int] | None = None) -> Iterator[tuple[int, ShardSample]]:
-    """(item index, sample with its KEY.json fields) of a shard gallery, in tar order."""
+def iter_samples(gallery: Gallery, wanted: set[int] | None = None, skips=None
+                 ) -> Iterator[tuple[int, ShardSample]]:
+    """(item index, sample with its KEY.json fields) of a shard gallery, in tar order; with `skips`
+    a truncated tar is warned and the rest of it skipped."""
     position = {item: i for i, item in enumerate(gallery.items)}
     tars = sorted({gallery.items[i].split("/", 1)[0] for i in wanted}) if wanted is not None else \
         [f[0] for f in gallery.files]
     for name in tars:
-        for files in read_tar(str(gallery.root / name)):
+        for files in read_tar(str(gallery.root / name), skips):
             i = position.get(f"{name}/{files['__key__']}")
             if i is not None and (wanted is None or i in wanted):
                 yield i, to_sample(files)
+
+
+def decoded_images(gallery: Gallery, skips) -> Iterator[tuple[int, object]]:
+    """(item index, RGB PIL image) of every readable item; the others go to `skips` with one warning."""
+    for i, data in iter_images(gallery, skips=skips):
+        try:
+            yield i, decode_image(data)
+        except BadImage as err:
+            file, _, key = gallery.items[i].partition("/") if gallery.kind == "shards" else (gallery.items[i], "", "")
+            skips.add(gallery.root / file, key or None, str(err))
 
 
 def load_images(gallery: Gallery, indices: list[int]) -> dict[int, bytes]:
@@ -156,21 +178,39 @@ class GalleryIndex:
 def build_or_load_index(enc, gallery: Gallery, ckpt_id: str, path: Path | None = None, echo=print
                         ) -> tuple[GalleryIndex, bool]:
     """Return (index, reused). Reuse the file when gallery fingerprint and checkpoint id match."""
-    from ..eval.encode import encode_image_stream
-
     path = path or default_index_path(gallery, ckpt_id)
     meta = {"format": INDEX_FORMAT, "gallery": str(gallery.root.resolve()), "kind": gallery.kind,
             "fingerprint": gallery.fingerprint(), "checkpoint": ckpt_id, "count": len(gallery.items)}
     old = GalleryIndex.load(path) if path.is_file() else None
-    if old is not None and old.meta == meta and len(old.items) == len(gallery.items):
+    if old is not None and {k: v for k, v in old.meta.items() if k != "skipped"} == meta:
+        if old.meta.get("skipped"):
+            echo(f"index {path}: {len(old.meta['skipped'])} unreadable gallery item(s) were skipped when it was built")
         return old, True
     echo(f"indexing {len(gallery.items):,} gallery images -> {path}")
-    images = encode_image_stream(enc, (jpg for _, jpg in iter_images(gallery)), len(gallery.items),
-                                 desc="gallery images", keep_tokens=False)
-    index = GalleryIndex(images.feats.float().cpu().numpy(), gallery.items, meta)
+    items, feats, skips = encode_readable(enc, gallery, "gallery images")
+    index = GalleryIndex(feats, items, meta | {"skipped": [[f, k, r] for f, k, r in skips.items]})
     if enc.dist.is_main:
         index.save(path)
     return index, False
+
+
+def encode_readable(enc, gallery: Gallery, desc: str) -> tuple[tuple[str, ...], np.ndarray, Skips]:
+    """(readable item ids, (N, E) fp32 ITC features, what was skipped) of a gallery."""
+    from ..eval.encode import encode_image_stream
+
+    skips = Skips(echo=enc.warn)
+    kept: list[int] = []
+
+    def stream():
+        for i, image in decoded_images(gallery, skips):
+            kept.append(i)
+            yield image
+
+    images = encode_image_stream(enc, stream(), len(gallery.items), desc=desc, keep_tokens=False)
+    if skips:
+        enc.warn(f"skipped {len(skips)} unreadable input(s) of {len(gallery.items):,} gallery items "
+                 "(warned above); the rest were encoded")
+    return tuple(gallery.items[i] for i in kept), images.feats.float().cpu().numpy(), skips
 
 
 def pil_image(jpg: bytes):

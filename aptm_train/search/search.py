@@ -34,15 +34,18 @@ def search(enc: Encoder, index: GalleryIndex, gallery: Gallery, query: str, *, t
     sims = (text.float() @ feats.float().T)[0]                              # (N,)
     order = torch.sort(-sims, stable=True).indices.cpu()                    # (N,) best first
     n_cand = min(max(rerank, 0), len(order))
+    # index rows hold only the readable items: row -> the item's number in the gallery
+    where = {item: p for p, item in enumerate(gallery.items)}
+    pos = [where[item] for item in index.items]
     itm = {}
     if n_cand:
         cand = order[:n_cand].tolist()
-        jpgs = load_images(gallery, cand)
-        itm = dict(zip(cand, itm_scores(enc, query, [pil_image(jpgs[i]) for i in cand]).tolist()))
+        jpgs = load_images(gallery, [pos[i] for i in cand])
+        itm = dict(zip(cand, itm_scores(enc, query, [pil_image(jpgs[pos[i]]) for i in cand]).tolist()))
         cand_sorted = sorted(cand, key=lambda i: -itm[i])                   # stable: ties keep ITC order
         order = torch.cat([torch.tensor(cand_sorted, dtype=torch.long), order[n_cand:]])
     sims = sims.cpu().numpy()
-    return [Hit(r + 1, int(i), index.items[int(i)], float(sims[int(i)]), itm.get(int(i)))
+    return [Hit(r + 1, pos[int(i)], index.items[int(i)], float(sims[int(i)]), itm.get(int(i)))
             for r, i in enumerate(order[:top].tolist())]
 
 

@@ -40,6 +40,10 @@ SaveEvery = Annotated[int | None, typer.Option("--save-every", help="Optimiser s
 KeepLast = Annotated[int | None, typer.Option("--keep-last", help="Checkpoints to keep.")]
 EvalEvery = Annotated[int | None, typer.Option("--eval-every", help="Steps between validations (0 = per epoch).")]
 LogEvery = Annotated[int | None, typer.Option("--log-every", help="Steps between log records.")]
+Threads = Annotated[int | None, typer.Option("--threads", help="CPU threads per process (default: the cores "
+                                         "this process may use / processes on this machine).")]
+AllowConfigChange = Annotated[bool, typer.Option("--allow-config-change", help="--resume with changed settings "
+                                                 "(recorded in RUN/config_changes.jsonl).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar (logs written to a "
                                           "file); log.jsonl and TensorBoard are still written.")]
 
@@ -80,13 +84,16 @@ def check_config_file(config_file: str | None) -> None:
                         f"with --model-size {config_file}")
 
 
-def run(command: str, config_file: str | None, resume: bool, over: dict, progress: bool = True) -> None:
+def run(command: str, config_file: str | None, resume: bool, over: dict, progress: bool = True,
+        threads: int | None = None, allow_config_change: bool = False) -> None:
+    from ..threads import set_threads
     from .config import resolve
     from .loop import train
 
     check_config_file(config_file)
     cfg = resolve(command, config_file, over)
-    result = train(cfg, resume=resume, progress=progress)
+    set_threads(threads)
+    result = train(cfg, resume=resume, progress=progress, allow_config_change=allow_config_change)
     if not result["main_process"]:
         return
     last = result.get("last") or {}

@@ -45,6 +45,7 @@ class DataConfig:
     random_erasing: float = 0.6
     val_max_images: int = 1000     # validation gallery cap (0 = the whole val split)
     log_sample_keys: bool = False  # write RUN/sample_keys/epoch-E-rank-R.txt (coverage checks)
+    max_bad_fraction: float = 0.01  # unreadable train pairs tolerated per epoch (skipped), as a fraction
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.data.id_by in ("image", "person"), "data.id_by must be image or person"),
         (cfg.data.eda_style in EDA_STYLES, f"data.eda_style must be one of {', '.join(EDA_STYLES)}"),
         (cfg.data.batch_size >= 1, "data.batch_size must be at least 1"),
+        (0 <= cfg.data.max_bad_fraction <= 1, "data.max_bad_fraction must be between 0 and 1"),
         (cfg.optim.grad_accum >= 1, "optim.grad_accum must be at least 1"),
         (cfg.epochs >= 1 or cfg.max_steps >= 1, "set epochs or max_steps to at least 1"),
         (cfg.keep_last >= 1, "keep_last must be at least 1"),

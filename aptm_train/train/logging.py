@@ -40,13 +40,14 @@ class RunLogger:
         if self.bar is not None:
             self.bar.update(1)
 
-    def flush(self, step: int, epoch: int, lr: float) -> dict | None:
+    def flush(self, step: int, epoch: int, lr: float, extra: dict | None = None) -> dict | None:
         """Write one averaged record; returns it (None when nothing was accumulated)."""
         if not self.count:
             return None
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
         record = {"step": step, "epoch": epoch, "lr": lr, "samples_per_s": round(self.samples / elapsed, 2)}
         record |= {k: round(v / self.count, 6) for k, v in sorted(self.sums.items())}
+        record |= extra or {}
         self.sums.clear()
         self.count, self.samples, self.t0 = 0, 0, time.perf_counter()
         self.write(record)

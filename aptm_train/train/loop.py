@@ -19,6 +19,8 @@ from mals_gen.errors import UserError
 from mals_gen.fsutil import ensure_writable_dir, write_json_atomic
 
 from ..data.pipeline import PairStream, batches, make_loader, make_spec
+from ..data.skips import warning_line
+from . import resume as resume_rules
 from . import setup
 from .checkpoint import export_model, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -26,17 +28,19 @@ from .logging import RunLogger
 from .optim import build_optimizer, build_scheduler, steps_for
 from .validate import itc_retrieval, val_samples
 
-META_KEYS = ("keys", "workers")
+META_KEYS = ("keys", "workers", "skipped")
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool, echo=print, progress: bool = True):
+    def __init__(self, cfg: TrainConfig, resume: bool, echo=print, progress: bool = True,
+                 allow_config_change: bool = False):
         from accelerate import Accelerator
         from accelerate.utils import set_seed
 
         from ..text import build_tokenizer
 
         self.cfg, self.echo, self.progress = cfg, echo, progress
+        self.allow_config_change = allow_config_change
         self.run = Path(cfg.out)
         self.task = setup.build_task(cfg)
         self.shards = setup.open_data(cfg, self.task.cfg)
@@ -69,8 +73,10 @@ class Trainer:
         if cfg.optim.grad_accum > 1 and self.acc.is_main_process:
             echo(warn_grad_accum(cfg.data.batch_size, self.acc.num_processes, cfg.optim.grad_accum))
         self.state = {"step": 0, "epoch": 0, "consumed": [0] * self.workers, "best_val_r1": None,
-                      "world_size": self.acc.num_processes, "num_workers": self.workers}
+                      "world_size": self.acc.num_processes, "num_workers": self.workers,
+                      "skipped": 0, "skipped_epoch": 0}
         self._val, self._val_step, self._last_val = None, -1, None
+        self._warned: set = set()
 
     # -- setup helpers ---------------------------------------------------------------------------
     def _checkpoint_to_resume(self, resume: bool) -> Path | None:
@@ -92,19 +98,22 @@ class Trainer:
         if state["num_workers"] != self.workers:
             raise UserError(f"{self.checkpoint} was saved with data.num_workers={state['num_workers']}; "
                             f"resume with the same value (got {self.workers})")
-        self.state = state
+        self.state = {"skipped": 0, "skipped_epoch": 0} | state   # older checkpoints lack the counts
         if task_state:
             self.task.load_state_dict(task_state)
         self.echo(f"resumed from {self.checkpoint} at step {state['step']} (epoch {state['epoch']})")
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> dict:
+        self.restore()
+        changes = self.resume_checks()
         if self.acc.is_main_process:
             ensure_writable_dir(self.run)
             (self.run / "config.yaml").write_text(self.config_text)
-        self.restore()
         self.log = RunLogger(self.run, self.total_steps, self.state["step"], self.acc.is_main_process,
                              progress=self.progress)
+        if changes:
+            self.log.write({"step": self.state["step"], "epoch": self.state["epoch"], "config_changes": changes})
         last = None
         try:
             while self.state["step"] < self.total_steps:
@@ -132,11 +141,12 @@ class Trainer:
         loader = make_loader(PairStream(spec, self.train_tf, self.eda))
         micro = sum(consumed) // cfg.data.batch_size
         record = None
-        for batch in batches(iter(loader), cfg.data.batch_size, self.collate):
+        for batch in batches(iter(loader), cfg.data.batch_size, self.collate, pad=self.acc.num_processes > 1):
             window = min(cfg.optim.grad_accum, self.batches_per_epoch - (micro // cfg.optim.grad_accum)
                          * cfg.optim.grad_accum)
             sync = (micro + 1) % cfg.optim.grad_accum == 0 or micro + 1 == self.batches_per_epoch
             meta = {k: batch.pop(k) for k in META_KEYS}
+            self.note_skipped(meta["skipped"])
             self.train_batch(batch, meta["keys"], window, sync)
             for w in meta["workers"]:
                 consumed[w] += 1
@@ -147,6 +157,7 @@ class Trainer:
                     return record
         st["epoch"] += 1
         st["consumed"] = [0] * self.workers
+        st["skipped_epoch"] = 0
         if not cfg.eval_every:
             self.validate()
         return record
@@ -173,12 +184,48 @@ class Trainer:
         self.log.step(st["step"])
         record = None
         if st["step"] % cfg.log_every == 0 or st["step"] == self.total_steps:
-            record = self.log.flush(st["step"], st["epoch"], self.scheduler.get_last_lr()[0])
+            extra = {"skipped_pairs": st["skipped"]} if st["skipped"] else {}
+            record = self.log.flush(st["step"], st["epoch"], self.scheduler.get_last_lr()[0], extra)
         if cfg.eval_every and st["step"] % cfg.eval_every == 0:
             self.validate()
         if cfg.save_every and st["step"] % cfg.save_every == 0 and st["step"] < self.total_steps:
             self.save()
         return record
+
+    def note_skipped(self, skipped: list) -> None:
+        """Count unreadable pairs (one warning per tar and key) and stop past data.max_bad_fraction."""
+        if not skipped:
+            return
+        st = self.state
+        st["skipped"] += len(skipped)
+        st["skipped_epoch"] += len(skipped)
+        for url, key, reason in skipped:
+            if (url, key) not in self._warned:
+                self._warned.add((url, key))
+                self.echo(warning_line(url, key, reason))
+        fraction = self.cfg.data.max_bad_fraction
+        if st["skipped_epoch"] > fraction * self.pairs_per_rank:
+            url, key, reason = skipped[-1]
+            raise UserError(f"{st['skipped_epoch']} of this epoch's {self.pairs_per_rank} training pairs are "
+                            f"unreadable (last: {url} [{key}]), more than data.max_bad_fraction={fraction}; "
+                            "find them with `mals verify --decode` and rebuild the shards, or raise "
+                            "data.max_bad_fraction (--set data.max_bad_fraction=0.05)")
+
+    def resume_checks(self) -> dict:
+        """A resumed run: refuse a changed config (unless allowed) and drop the log records after the
+        checkpoint; returns the allowed changes."""
+        if self.checkpoint is None:
+            return {}
+        main, step = self.acc.is_main_process, self.state["step"]
+        changes = resume_rules.check_config(self.run, self.checkpoint, self.config_text,
+                                            self.allow_config_change, step, record=main)
+        if changes and main:
+            self.echo(f"resume: config changed since {self.checkpoint.name}: {resume_rules.describe(changes)} "
+                      "(recorded in config_changes.jsonl)")
+        dropped = resume_rules.truncate_log(self.run / "log.jsonl", step) if main else 0
+        if dropped:
+            self.echo(f"resume: dropped {dropped} log.jsonl record(s) written after step {step}")
+        return changes
 
     # -- validation, checkpoints, export ---------------------------------------------------------
     def validate(self) -> None:
@@ -230,7 +277,8 @@ def _broadcast(acc, value):
     return broadcast_object_list([value])[0]
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, echo=print, progress: bool = True) -> dict:
+def train(cfg: TrainConfig, *, resume: bool = False, echo=print, progress: bool = True,
+          allow_config_change: bool = False) -> dict:
     """Run (or resume) training; returns {"step", "last" log record, "best_val_r1"}."""
     torch.set_float32_matmul_precision("high")
-    return Trainer(cfg, resume, echo, progress).fit()
+    return Trainer(cfg, resume, echo, progress, allow_config_change).fit()

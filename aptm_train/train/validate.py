@@ -14,13 +14,21 @@ from PIL import Image
 
 from ..data.collate import clean_caption
 from ..data.pipeline import stable_int
-from ..data.shards import iter_split
+from ..data.shards import iter_split_tars
+from ..data.skips import BadImage, Skips, decode_image
 
 
 def val_samples(shards, max_images: int, id_by: str) -> list[dict]:
-    """The first `max_images` val samples (0 = all), read from the val tars only."""
+    """The first `max_images` readable val samples (0 = all), read from the val tars only; an
+    unreadable image is skipped with one warning line (it would stop training at validation)."""
     out = []
-    for s in iter_split(shards, "val"):
+    skips = Skips()
+    for tar, s in iter_split_tars(shards, "val", skips):
+        try:
+            decode_image(s.image)
+        except BadImage as err:
+            skips.add(tar, s.key, f"{err}; left out of validation")
+            continue
         ident = s.key if id_by == "image" else s.person_id
         out.append({"image": s.image, "captions": list(s.captions), "id": stable_int("id", ident),
                     "source": s.source})
