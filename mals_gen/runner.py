@@ -5,7 +5,8 @@ one parquet manifest part, its images in one tar, its stats). The runner
 
 * deals parts round-robin over `rank / world_size` (flags, `accelerate launch`, `torchrun`, Slurm);
 * skips parts whose done marker `part-NNNNN.done.json` exists, so rerunning resumes;
-* deletes leftovers of a killed attempt at a part it owns before redoing it;
+* takes a lock per part (`locks.py`), so a second process on the same rank works on other parts;
+* deletes leftovers of a killed attempt at a part it owns (and holds the lock of) before redoing it;
 * writes the done marker (which is also the part's stats JSON) only after the part's outputs
   were renamed into place, so a part is either complete or redone, never half-counted;
 * shows one progress bar (total and ETA) and ends with a one-line summary and `stats.json`.
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from .errors import UserError
 from .fsutil import TMP_MARK, atomic_path, write_json_atomic
+from .locks import LOCK_SUFFIX, PartLock
 from .ranks import ONE_PROCESS, Ranks
 
 DONE_SUFFIX = ".done.json"
@@ -118,6 +120,7 @@ class StageSummary:
     parts_done_now: int = 0
     parts_skipped: int = 0
     parts_waiting: list[int] = field(default_factory=list)
+    parts_busy: int = 0          # parts another live process held the lock of (see locks.py)
     samples_now: int = 0
     seconds: float = 0.0
     totals: dict = field(default_factory=dict)
@@ -128,6 +131,7 @@ class StageSummary:
         drops = self.totals.get("dropped") or {}
         drop_txt = ("; dropped " + ", ".join(f"{r} {n}" for r, n in sorted(drops.items()))) if drops else ""
         wait = f"; {len(self.parts_waiting)} part(s) wait for an upstream stage" if self.parts_waiting else ""
+        wait += f"; {self.parts_busy} part(s) left to another process" if self.parts_busy else ""
         return (f"{self.stage}: {self.parts_done_now} part(s) done now, {self.parts_skipped} already done "
                 f"of {self.parts_total}; {self.samples_now} samples in {self.seconds:.1f}s "
                 f"({rate:.1f} samples/s){extra}{drop_txt}{wait}")
@@ -197,20 +201,35 @@ def run_stage(
     total = sum(p.size for p in todo)
     bar = tqdm(total=total, desc=stage, unit="sample", disable=not progress or total == 0,
                file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+    busy: list[PartLock] = []
     try:
         for part in todo:
-            _clean_leftovers(stage_dir, part)
-            ctx = StageContext(stage, run_dir, stage_dir, part, bar)
-            part_started = time.perf_counter()
-            stats = dict(process_part(ctx) or {})
-            stats.setdefault("samples", part.size)
-            stats.update(part=part.index, seconds=round(time.perf_counter() - part_started, 3))
-            # The marker goes last: a part counts as done only once all its outputs are in place.
-            write_json_atomic(stage_dir / f"{part.name}{DONE_SUFFIX}", stats)
-            summary.parts_done_now += 1
-            summary.samples_now += stats["samples"]
+            lock = PartLock(stage_dir / f"{part.name}{LOCK_SUFFIX}")  # beside the done marker
+            if not lock.acquire():  # another live process works on this part: leave it to it
+                busy.append(lock)
+                continue
+            try:
+                if is_done(stage_dir, part):  # finished by another process since we listed it
+                    summary.parts_skipped += 1
+                    continue
+                _clean_leftovers(stage_dir, part)  # only now: we hold the part's lock
+                ctx = StageContext(stage, run_dir, stage_dir, part, bar)
+                part_started = time.perf_counter()
+                stats = dict(process_part(ctx) or {})
+                stats.setdefault("samples", part.size)
+                stats.update(part=part.index, seconds=round(time.perf_counter() - part_started, 3))
+                # The marker goes last: a part counts as done only once all its outputs are in place.
+                write_json_atomic(stage_dir / f"{part.name}{DONE_SUFFIX}", stats)
+                summary.parts_done_now += 1
+                summary.samples_now += stats["samples"]
+            finally:
+                lock.release(remove=is_done(stage_dir, part))
     finally:
         bar.close()
+    summary.parts_busy = len(busy)
+    if busy and len(busy) == len(todo):
+        raise UserError(f"{stage}: all {len(busy)} part(s) left to do are being worked on by another process "
+                        f"({busy[0].holder()} holds {busy[0].path}); wait for it, or stop it and rerun")
     summary.seconds = time.perf_counter() - started
     totals = aggregate_stats(stage_dir)
     write_json_atomic(stage_dir / "stats.json", {"stage": stage, "parts_total": len(parts), **totals})

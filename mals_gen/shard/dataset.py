@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..contract import SHARD_MANIFEST_SCHEMA, SPLITS, ShardSample, sample_members
 from ..errors import UserError
 from ..fsutil import atomic_path, ensure_writable_dir, write_json_atomic
-from .images import DECODE_ERRORS, ImageSpec, prepare_image
+from .images import DECODE_ERRORS, ImageSpec, decode_reason, prepare_image
 from .state import STATE_DIR, ShardResult, clean_stale_tmp, load_state, save_state
 from .tarwriter import DeterministicTarWriter
 from .workers import orphan_proof_pool
@@ -127,9 +127,13 @@ class _Rejected(Exception):
 def _image_of(sample: Sample, handles: dict, spec: ImageSpec):
     """The sample's prepared image, or _Rejected naming why it cannot be written."""
     try:
-        return prepare_image(_source_bytes(sample, handles), sample.box, spec)
-    except DECODE_ERRORS as err:  # OSError covers unreadable and truncated sources
-        raise _Rejected(str(err) or type(err).__name__) from None
+        data = _source_bytes(sample, handles)
+    except (OSError, ValueError) as err:  # missing, unreadable or truncated source
+        raise _Rejected(f"image cannot be read ({err})") from None
+    try:
+        return prepare_image(data, sample.box, spec)
+    except DECODE_ERRORS as err:
+        raise _Rejected(decode_reason(err)) from None
 
 
 def image_source(sample: Sample) -> str:

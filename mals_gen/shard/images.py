@@ -10,6 +10,7 @@ target height keeping the person's aspect, and encoded as baseline JPEG at the g
 from __future__ import annotations
 
 import io
+import re
 import struct
 from dataclasses import dataclass
 
@@ -70,8 +71,17 @@ def decode_problem(data: bytes, *, fast: bool = True) -> str | None:
                 img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()
     except DECODE_ERRORS as err:
-        return f"image does not decode ({type(err).__name__}: {err})"
+        return decode_reason(err)
     return None
+
+
+def decode_reason(err: BaseException) -> str:
+    """One line for a decode failure (PIL's messages name a BytesIO object: dropped)."""
+    text = str(err)
+    if text.startswith("image does not decode"):
+        return text
+    text = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", text)
+    return f"image does not decode ({type(err).__name__}: {text})" if text else f"image does not decode ({type(err).__name__})"
 
 
 def prepare_image(data: bytes, box, spec: ImageSpec) -> PreparedImage:

@@ -1,0 +1,62 @@
+"""Per-part locks, so two processes never work on the same part of a stage at once.
+
+A lock is `fcntl.flock` on a small file holding the holder's pid and host. The kernel releases it
+when the holder exits, however it exits (`kill -9` included), so a stale lock file never blocks a
+rerun. A process that cannot take a part's lock skips that part (another live process is on it).
+`flock` also works across NFS clients on Linux; on systems without `fcntl` every lock is granted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locking, one process per run folder is the user's job
+    fcntl = None
+
+LOCK_SUFFIX = ".lock"
+
+
+class PartLock:
+    """`lock = PartLock(path); if lock.acquire(): ... lock.release()`; never blocks."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._file = None
+
+    def acquire(self) -> bool:
+        """Take the lock now, or return False when another live process holds it."""
+        handle = open(self.path, "a+")  # noqa: SIM115 - stays open while the lock is held
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
+        handle.flush()
+        self._file = handle
+        return True
+
+    def holder(self) -> str:
+        """Who holds the lock, as `pid N on host H` (read from the lock file)."""
+        try:
+            info = json.loads(self.path.read_text() or "{}")
+        except (OSError, ValueError):
+            info = {}
+        return f"pid {info.get('pid', '?')} on host {info.get('host', '?')}"
+
+    def release(self, *, remove: bool = False) -> None:
+        """Give the lock up; `remove` deletes the file first (only once the part is done, so a
+        process that still locks the deleted file finds the part done and skips it)."""
+        if self._file is None:
+            return
+        if remove:
+            self.path.unlink(missing_ok=True)
+        self._file.close()  # closing the file releases the flock
+        self._file = None
