@@ -56,13 +56,17 @@ def load_state(out_dir: Path, name: str, fingerprint: str) -> ShardResult | None
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux): signal 0 reached it, so it exists
+        return True
 
 
 def clean_stale_tmp(out_dir: Path) -> list[Path]:
