@@ -1,8 +1,8 @@
 """Per-part locks, so two processes never work on the same part of a stage at once.
 
-A lock is `fcntl.flock` on a small file holding the holder's pid and host. The kernel releases it
-when the holder exits, however it exits (`kill -9` included), so a stale lock file never blocks a
-rerun. A process that cannot take a part's lock skips that part (another live process is on it).
+A lock is `fcntl.flock` on `part-NNNNN.lock` beside the part's done marker, holding the holder's
+pid and host. The kernel releases it when the holder exits, however it exits (`kill -9` included),
+so a stale lock file never blocks a rerun; a release deletes the file. A process that cannot take a part's lock skips that part (another live process is on it).
 `flock` also works across NFS clients on Linux; on systems without `fcntl` every lock is granted.
 """
 from __future__ import annotations
@@ -29,13 +29,18 @@ class PartLock:
 
     def acquire(self) -> bool:
         """Take the lock now, or return False when another live process holds it."""
-        handle = open(self.path, "a+")  # noqa: SIM115 - stays open while the lock is held
-        if fcntl is not None:
+        while True:
+            handle = open(self.path, "a+")  # noqa: SIM115 - stays open while the lock is held
+            if fcntl is None:
+                break
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.close()
                 return False
+            if _same_file(handle, self.path):
+                break
+            handle.close()  # the holder deleted the file as we opened it: lock the new one
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
@@ -51,12 +56,19 @@ class PartLock:
             info = {}
         return f"pid {info.get('pid', '?')} on host {info.get('host', '?')}"
 
-    def release(self, *, remove: bool = False) -> None:
-        """Give the lock up; `remove` deletes the file first (only once the part is done, so a
-        process that still locks the deleted file finds the part done and skips it)."""
+    def release(self) -> None:
+        """Delete the lock file and give the lock up (deleting first is safe: `acquire` checks
+        that the file it locked is still the one at the path)."""
         if self._file is None:
             return
-        if remove:
-            self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
         self._file.close()  # closing the file releases the flock
         self._file = None
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        held, now = os.fstat(handle.fileno()), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)

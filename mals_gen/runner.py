@@ -223,7 +223,7 @@ def run_stage(
                 summary.parts_done_now += 1
                 summary.samples_now += stats["samples"]
             finally:
-                lock.release(remove=is_done(stage_dir, part))
+                lock.release()
     finally:
         bar.close()
     summary.parts_busy = len(busy)

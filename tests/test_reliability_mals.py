@@ -320,7 +320,7 @@ def test_a_part_locked_by_a_live_process_is_left_to_it(tmp_path):
     # the kernel freed the lock with its holder: a rerun takes the part and cleans its leftover
     summary = run_stage("s", tmp_path, split_into_parts(30, 10), _touch, progress=False)
     assert summary.parts_done_now == 1 and not leftover.exists()
-    assert not list(stage_dir.glob("*.lock"))  # removed once each part is done
+    assert not list(stage_dir.glob("*.lock"))  # removed with each release
 
 
 def test_two_same_rank_generate_processes_give_the_result_of_one(tmp_path):
