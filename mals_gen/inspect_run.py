@@ -18,6 +18,7 @@ from .contract import LOWER_COLOURS, MALS_ATTRIBUTE_NAMES, UPPER_COLOURS
 from .manifest import load_manifest
 from .plan import load_plan
 from .runner import DONE_SUFFIX
+from .shard.images import DECODE_ERRORS
 from .stages import MANIFEST_STAGES
 from .tario import PartTars
 
@@ -66,7 +67,11 @@ def contact_sheet_items(run_dir: Path, frame: pd.DataFrame, count: int) -> list:
     items = []
     with PartTars(run_dir) as tars:
         for row in rows.itertuples():
-            image = Image.open(BytesIO(tars.read(row.image_path, row.image_member)))
+            try:
+                image = Image.open(BytesIO(tars.read(row.image_path, row.image_member)))
+                image.load()
+            except DECODE_ERRORS:  # a damaged image gets no thumbnail (the filter drops it)
+                continue
             text = getattr(row, "caption", None) or row.prompt
             attrs = getattr(row, "mined_attrs", None)
             label = describe_attrs(attrs if attrs is not None else row.prompt_attrs)

@@ -113,6 +113,7 @@ def _run_with_images(run: Path, images: list[bytes], *, filtered: bool) -> Path:
 
 @pytest.mark.parametrize("filtered", [True, False], ids=["after-filter", "without-filter"])
 def test_corrupt_generate_member_downstream_shard_and_report(tmp_path, filtered):
+    from mals_gen.inspect_run import inspect_run
     from mals_gen.report import build_report
 
     images = [jpeg_bytes(i, (64, 32)) for i in range(6)]
@@ -128,6 +129,7 @@ def test_corrupt_generate_member_downstream_shard_and_report(tmp_path, filtered)
     assert verify_shards(out, decode=True) == []
     report = build_report(run)  # used to crash on the rejected sample's thumbnail
     assert report.exists()
+    assert inspect_run(run, echo=lambda line: None).exists()  # its contact sheet skips the image
 
 
 def test_caption_reads_a_truncated_member_as_no_image(tmp_path, capsys):
