@@ -72,3 +72,48 @@ def _same_file(handle, path: Path) -> bool:
     except FileNotFoundError:
         return False
     return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
+
+class PartClaims:
+    """Iterate over the parts this process holds the lock of, skipping the others.
+
+    `for part in claims:` takes each part's lock before yielding it and releases it when the loop
+    moves on (or on `close()`), so the loop body runs with the lock held. A part another live
+    process holds is counted in `busy`; one finished meanwhile (its done marker appeared before we
+    got the lock) in `done_meanwhile`.
+    """
+
+    def __init__(self, parts, lock_path, is_done):
+        self.parts, self.lock_path, self.is_done = list(parts), lock_path, is_done
+        self.busy: list[PartLock] = []
+        self.done_meanwhile = 0
+        self._iter = None
+
+    def __iter__(self):
+        self._iter = self._claim()
+        return self._iter
+
+    def _claim(self):
+        for part in self.parts:
+            lock = PartLock(self.lock_path(part))
+            if not lock.acquire():
+                self.busy.append(lock)
+                continue
+            try:
+                if self.is_done(part):
+                    self.done_meanwhile += 1
+                else:
+                    yield part
+            finally:
+                lock.release()
+
+    def close(self) -> None:
+        if self._iter is not None:
+            self._iter.close()
+
+    def all_busy_line(self, stage: str) -> str | None:
+        """The one line to exit with when every part left to do is held by another process."""
+        if not self.busy or len(self.busy) != len(self.parts):
+            return None
+        return (f"{stage}: all {len(self.busy)} part(s) left to do are being worked on by another process "
+                f"({self.busy[0].holder()} holds {self.busy[0].path}); wait for it, or stop it and rerun")

@@ -22,13 +22,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
 
 from .errors import UserError
 from .fsutil import TMP_MARK, atomic_path, write_json_atomic
-from .locks import LOCK_SUFFIX, PartLock
+from .locks import LOCK_SUFFIX, PartClaims
 from .ranks import ONE_PROCESS, Ranks
 
 DONE_SUFFIX = ".done.json"
@@ -201,35 +202,26 @@ def run_stage(
     total = sum(p.size for p in todo)
     bar = tqdm(total=total, desc=stage, unit="sample", disable=not progress or total == 0,
                file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
-    busy: list[PartLock] = []
+    claims = PartClaims(todo, lambda p: stage_dir / f"{p.name}{LOCK_SUFFIX}", partial(is_done, stage_dir))
     try:
-        for part in todo:
-            lock = PartLock(stage_dir / f"{part.name}{LOCK_SUFFIX}")  # beside the done marker
-            if not lock.acquire():  # another live process works on this part: leave it to it
-                busy.append(lock)
-                continue
-            try:
-                if is_done(stage_dir, part):  # finished by another process since we listed it
-                    summary.parts_skipped += 1
-                    continue
-                _clean_leftovers(stage_dir, part)  # only now: we hold the part's lock
-                ctx = StageContext(stage, run_dir, stage_dir, part, bar)
-                part_started = time.perf_counter()
-                stats = dict(process_part(ctx) or {})
-                stats.setdefault("samples", part.size)
-                stats.update(part=part.index, seconds=round(time.perf_counter() - part_started, 3))
-                # The marker goes last: a part counts as done only once all its outputs are in place.
-                write_json_atomic(stage_dir / f"{part.name}{DONE_SUFFIX}", stats)
-                summary.parts_done_now += 1
-                summary.samples_now += stats["samples"]
-            finally:
-                lock.release()
+        for part in claims:  # only parts whose lock this process holds (locks.py)
+            _clean_leftovers(stage_dir, part)
+            ctx = StageContext(stage, run_dir, stage_dir, part, bar)
+            part_started = time.perf_counter()
+            stats = dict(process_part(ctx) or {})
+            stats.setdefault("samples", part.size)
+            stats.update(part=part.index, seconds=round(time.perf_counter() - part_started, 3))
+            # The marker goes last: a part counts as done only once all its outputs are in place.
+            write_json_atomic(stage_dir / f"{part.name}{DONE_SUFFIX}", stats)
+            summary.parts_done_now += 1
+            summary.samples_now += stats["samples"]
     finally:
+        claims.close()
         bar.close()
-    summary.parts_busy = len(busy)
-    if busy and len(busy) == len(todo):
-        raise UserError(f"{stage}: all {len(busy)} part(s) left to do are being worked on by another process "
-                        f"({busy[0].holder()} holds {busy[0].path}); wait for it, or stop it and rerun")
+    summary.parts_busy = len(claims.busy)
+    summary.parts_skipped += claims.done_meanwhile  # finished by another process while we worked
+    if claims.all_busy_line(stage):
+        raise UserError(claims.all_busy_line(stage))
     summary.seconds = time.perf_counter() - started
     totals = aggregate_stats(stage_dir)
     write_json_atomic(stage_dir / "stats.json", {"stage": stage, "parts_total": len(parts), **totals})
