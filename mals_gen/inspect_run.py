@@ -19,6 +19,7 @@ from .contract import describe_mals_attrs as describe_attrs
 from .layout import done_markers
 from .manifest import load_manifest
 from .plan import load_plan
+from .shard.images import DECODE_ERRORS
 from .stages import MANIFEST_STAGES
 from .tario import PartTars
 
@@ -65,7 +66,11 @@ def contact_sheet_items(run_dir: Path, frame: pd.DataFrame, count: int) -> list:
     items = []
     with PartTars(run_dir) as tars:
         for row in rows.itertuples():
-            image = Image.open(BytesIO(tars.read(row.image_path, row.image_member)))
+            try:
+                image = Image.open(BytesIO(tars.read(row.image_path, row.image_member)))
+                image.load()
+            except DECODE_ERRORS:  # a damaged image gets no thumbnail (the filter drops it)
+                continue
             text = getattr(row, "caption", None) or row.prompt
             attrs = getattr(row, "mined_attrs", None)
             label = describe_attrs(attrs if attrs is not None else row.prompt_attrs)

@@ -29,6 +29,7 @@ from .errors import UserError
 from .fsutil import write_bytes_atomic
 from .manifest import available_stages, load_manifest
 from .plan import load_plan
+from .shard.images import DECODE_ERRORS
 from .tario import PartTars
 
 SHEET_SIZE = 24
@@ -162,7 +163,10 @@ def _thumbs(run: Path, rows: pd.DataFrame) -> list[tuple[Image.Image, str]]:
             rel = row.get("image_path")
             if not isinstance(rel, str) or not (run / rel).is_file() or row["image_member"] not in tars.get(rel):
                 continue
-            items.append(_thumb(tars.read(rel, row["image_member"]), row))
+            try:
+                items.append(_thumb(tars.read(rel, row["image_member"]), row))
+            except DECODE_ERRORS:  # e.g. a sample the filter dropped as unreadable_image: no thumbnail
+                continue
     return items
 
 

@@ -5,7 +5,8 @@ one parquet manifest part, its images in one tar, its stats). The runner
 
 * deals parts round-robin over `rank / world_size` (flags, `accelerate launch`, `torchrun`, Slurm);
 * skips parts whose done marker `RUN/state/<stage>/part-NNNNN.done.json` exists, so rerunning resumes;
-* deletes leftovers of a killed attempt at a part it owns before redoing it;
+* takes a lock per part (`locks.py`), so a second process on the same rank works on other parts;
+* deletes leftovers of a killed attempt at a part it owns (and holds the lock of) before redoing it;
 * writes the done marker (which is also the part's stats JSON) only after the part's outputs
   were renamed into place, so a part is either complete or redone, never half-counted;
 * shows one progress bar (total and ETA) and ends with a summary (`summary.py`: one line, plus a
@@ -24,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -32,6 +34,7 @@ from . import layout
 from .errors import UserError
 from .fsutil import TMP_MARK, atomic_path, write_json_atomic
 from .layout import DONE_SUFFIX, part_name
+from .locks import LOCK_SUFFIX, PartClaims
 from .ranks import ONE_PROCESS, Ranks
 from .summary import StageSummary
 
@@ -200,8 +203,10 @@ def run_stage(
     total = sum(p.size for p in todo)
     bar = tqdm(total=total, desc=stage, unit="sample", disable=not progress or total == 0,
                file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+    lock_dir = layout.state_dir(run_dir, stage)
+    claims = PartClaims(todo, lambda p: lock_dir / f"{p.name}{LOCK_SUFFIX}", partial(is_done, run_dir, stage))
     try:
-        for part in todo:
+        for part in claims:  # only parts whose lock this process holds (locks.py)
             _clean_leftovers(run_dir, stage, part)
             ctx = StageContext(stage, run_dir, part, bar)
             part_started = time.perf_counter()
@@ -213,7 +218,12 @@ def run_stage(
             summary.parts_done_now += 1
             summary.samples_now += stats["samples"]
     finally:
+        claims.close()
         bar.close()
+    summary.parts_busy = len(claims.busy)
+    summary.parts_skipped += claims.done_meanwhile  # finished by another process while we worked
+    if claims.all_busy_line(stage):
+        raise UserError(claims.all_busy_line(stage))
     summary.seconds = time.perf_counter() - started
     summary.totals = write_stage_stats(run_dir, stage, len(parts))
     if echo is not None:

@@ -20,6 +20,7 @@ class StageSummary:
     parts_done_now: int = 0
     parts_skipped: int = 0
     parts_waiting: list[int] = field(default_factory=list)
+    parts_busy: int = 0          # parts another live process held the lock of (see locks.py)
     samples_now: int = 0
     seconds: float = 0.0
     totals: dict = field(default_factory=dict)
@@ -71,6 +72,7 @@ class StageSummary:
         result += ("; dropped " + ", ".join(f"{r} {n}" for r, n in drops)) if drops else ""
         result += "".join(f"; {name} {value}" for name, value in self.measures())
         wait = f"; {len(self.parts_waiting)} part(s) wait for an upstream stage" if self.parts_waiting else ""
+        wait += f"; {self.parts_busy} part(s) left to another process" if self.parts_busy else ""
         where = f"; output {self.output}" if self.output else ""
         return (f"{self.stage}{self._scope()}: {self.parts_done_now} part(s) done now, {self.parts_skipped} "
                 f"already done of {self.parts_total}; {self.samples_now} samples in {self.seconds:.1f}s "
@@ -89,6 +91,8 @@ class StageSummary:
         rows += [(name, "", value) for name, value in self.measures()]
         if self.parts_waiting:
             rows.append(("parts waiting for upstream", str(len(self.parts_waiting)), ""))
+        if self.parts_busy:
+            rows.append(("parts left to another process", str(self.parts_busy), ""))
         return rows
 
     def table(self, width: int = 100) -> str:

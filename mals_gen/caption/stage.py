@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from ..contract import CAPTION_SCHEMA
 from ..errors import UserError
@@ -129,14 +131,18 @@ def _open_tar(run_dir: Path, image_path: str | None):
 
 
 def _read_image(tar: PartTar, member: str):
-    """The decoded RGB image of tar member KEY.jpg, or None when its bytes are not an image."""
-    from PIL import Image, UnidentifiedImageError
+    """The decoded RGB image of tar member KEY.jpg, or None (one warning line) when it does not decode."""
+    from PIL import Image
+
+    from ..shard.images import DECODE_ERRORS
 
     data = tar.read(member)
     try:
         with Image.open(io.BytesIO(data)) as img:
             return img.convert("RGB")
-    except (UnidentifiedImageError, OSError):
+    except DECODE_ERRORS as err:
+        tqdm.write(f"warning: caption: {tar.path} member {member} does not decode ({err}); "
+                   "its caption stays empty (counted as bad_image)", file=sys.stderr)
         return None
 
 

@@ -9,7 +9,7 @@ import typer
 
 def verify(
     folder: Annotated[Path, typer.Argument(help="a shard folder written by `mals shard` or `mals import`")],
-    decode: Annotated[bool, typer.Option("--decode", help="also decode every image (slower)")] = False,
+    decode: Annotated[bool, typer.Option("--decode", help="decode every image at full size (slower; without it each image gets the shard writer's fast 1/8-scale decode)")] = False,
 ) -> None:
     """Exit 0 when the shard folder is sound; else print each problem and exit 1."""
     from ..shard.verify import verify_shards

@@ -49,6 +49,7 @@ from ..manifest import read_joined_part, read_part, write_part
 from ..plan import load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import PartSpec, StageContext, StageSummary, is_done, run_stage, write_stage_stats
+from ..shard.images import DECODE_ERRORS
 from ..stages import BY_NAME
 from ..tario import PartTars
 from . import checks as C
@@ -184,7 +185,7 @@ def _measure(row: dict, tars: PartTars, th: Thresholds) -> tuple[dict, np.ndarra
     rec["file_bytes"] = len(data)
     try:
         rgb = np.asarray(Image.open(BytesIO(data)).convert("RGB"))            # (H, W, 3) uint8
-    except (OSError, ValueError):
+    except DECODE_ERRORS:  # truncated, not an image, damaged header
         _reject(rec, (False, "unreadable_image"))
         return rec, None
     rec.update(pixel_std=C.pixel_std(rgb), colourfulness=C.colourfulness(rgb), blur=C.blur(rgb),

@@ -2,6 +2,9 @@
 
 A format module yields `Record`s; everything else (field errors, truncated JSON, missing images
 listed all at once, duplicate keys, writing) happens here so every importer behaves the same.
+An image that exists but cannot be read or decoded (broken or truncated JPEG, not an image) is
+skipped, not fatal: the shard writer leaves it out with one warning line and lists it in the
+folder's `rejects.parquet` (key, split, source file, reason) and on the card.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from ..contract import (
 )
 from ..errors import UserError
 from ..fsutil import ensure_writable_dir, write_bytes_atomic
-from ..shard.dataset import ImageRef, Sample, WriteSummary, write_dataset
+from ..shard.dataset import REJECTS_FILE, ImageRef, Sample, WriteSummary, write_dataset
 from ..shard.images import ImageSpec
 
 _MAX_LISTED = 10
@@ -210,6 +213,8 @@ def import_dataset(kind: str, root: str | Path, out_dir: str | Path, *, images: 
                             workers=workers, card=card, progress=progress)
     if echo:
         state = "already up to date" if summary.skipped else f"in {summary.seconds:.1f}s"
+        bad = (f"; skipped {summary.rejected} image(s) that do not decode, listed in "
+               f"{out_dir / REJECTS_FILE}") if summary.rejected else ""
         echo(f"import {kind}: {summary.samples} samples, {summary.shards} shard(s) {state}; "
-             f"{summary.reencoded} image(s) re-encoded -> {out_dir}")
+             f"{summary.reencoded} image(s) re-encoded{bad} -> {out_dir}")
     return summary

@@ -4,7 +4,8 @@ Reads the joined manifest (plan + generate + caption + attrs + filter when prese
 whose image was generated (`status == "ok"`) and, when the filter ran, that it kept. Image bytes
 are read straight from the byte ranges of `RUN/images/part-NNNNN.tar` (no extraction), cropped
 to `person_box` and resized when configured (else copied untouched), and written by the shared
-dataset writer. Every generated image is its own person (`person_id = key`); the split is a stable
+dataset writer, which leaves out (and lists in `rejects.parquet`) any image that does not decode,
+e.g. a damaged member of a generate tar when the filter did not run. Every generated image is its own person (`person_id = key`); the split is a stable
 hash of the key.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..manifest import done_part_files, load_manifest
 from ..plan import load_plan
 from ..runner import StageSummary
 from ..tario import tar_index
-from .dataset import ImageRef, Sample, write_dataset
+from .dataset import REJECTS_FILE, ImageRef, Sample, write_dataset
 from .images import ImageSpec
 from .split import SplitFractions, split_of
 
@@ -127,6 +128,16 @@ def run_samples(run_dir: Path, cfg: ShardConfig) -> tuple[list[Sample], dict]:
     return samples, {k: v for k, v in dropped.items() if v}
 
 
+def _totals(result, dropped: dict) -> dict:
+    """The summary line's counts; images the writer rejected count as dropped `unreadable_image`."""
+    totals = {"kept": result.samples, "reencoded": result.reencoded, **result.split_counts}
+    if result.kept_shards:
+        totals["tars_kept_from_earlier_run"] = result.kept_shards
+    if result.rejected:
+        dropped = {**dropped, "unreadable_image": result.rejected}
+    return {**totals, "dropped": dropped}
+
+
 def run_shard(run_dir: str | Path, out_dir: str | Path, cfg: ShardConfig = ShardConfig(), *,
               progress: bool = True, echo=print, command: str | None = None,
               config: dict | None = None) -> StageSummary:
@@ -150,8 +161,9 @@ def run_shard(run_dir: str | Path, out_dir: str | Path, cfg: ShardConfig = Shard
     summary = StageSummary("shard", result.shards, parts_done_now=0 if result.skipped else result.shards,
                            parts_skipped=result.shards if result.skipped else 0,
                            samples_now=0 if result.skipped else result.samples, seconds=result.seconds,
-                           totals={"kept": result.samples, "reencoded": result.reencoded,
-                                   **result.split_counts, "dropped": dropped}, output=str(out_dir))
+                           totals=_totals(result, dropped), output=str(out_dir))
     if echo is not None:
         echo(summary.render(table=progress and sys.stdout.isatty()))
+        if result.rejected:
+            echo(f"shard: {result.rejected} unreadable image(s) left out, listed in {out_dir / REJECTS_FILE}")
     return summary

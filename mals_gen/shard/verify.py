@@ -4,7 +4,9 @@ Checks that every tar listed in `sizes.json` exists, opens, holds complete sampl
 `contract.sample_members` writes, readable by `contract.read_sample` under the right key) and as
 many as `sizes.json` says; that no tar is unlisted; that every file in `checksums.sha256` matches (hashed while the tar is parsed, so
 each byte is read once); and that `manifest.parquet` lists exactly the same keys, shards and
-splits. `decode=True` also decodes every image.
+splits; that no temporary file of an interrupted write is left. Every image gets the shard
+writer's own check (a fast 1/8-scale decode, `images.decode_problem`), so plain verify catches
+what the writer would have refused; `decode=True` decodes every image at full size.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from pathlib import Path
 from ..contract import SHARD_EXTS, SHARD_IMAGE_EXT, SHARD_META_EXT, SampleError, read_sample
 from ..errors import UserError
 from .dataset import SHARD_NAME
+from .images import decode_problem
+from .state import stray_files
 
 
 class _HashingReader(io.RawIOBase):
@@ -80,13 +84,10 @@ def _check_sample(shard: str, key: str, files: dict[str, bytes], decode: bool) -
             split = read_sample({**files, "__key__": key}).split
         except SampleError as err:
             problems.append(f"{shard}: {err}")
-    if decode and SHARD_IMAGE_EXT in files:
-        from PIL import Image
-
-        try:
-            Image.open(io.BytesIO(files[SHARD_IMAGE_EXT])).load()
-        except Exception as err:  # noqa: BLE001 - any decoder failure is a problem to report
-            problems.append(f"{shard}: sample {key} image does not decode ({err})")
+    if SHARD_IMAGE_EXT in files:
+        problem = decode_problem(files[SHARD_IMAGE_EXT], fast=not decode)
+        if problem:
+            problems.append(f"{shard}: sample {key} {problem}")
     return split, problems
 
 
@@ -165,6 +166,8 @@ def verify_shards(folder: str | Path, *, decode: bool = False, progress: bool = 
     checksums = _read_checksums(folder / "checksums.sha256", problems)
     on_disk = sorted(p.name for p in folder.iterdir() if SHARD_NAME.match(p.name))
     problems += [f"{name}: not listed in sizes.json" for name in on_disk if name not in sizes]
+    problems += [f"{name}: stray temporary file of an interrupted write; rerun the command that wrote "
+                 "this folder (it deletes it) or delete it" for name in stray_files(folder)]
     tar_keys: dict[str, dict[str, str]] = {}
     digests: dict[str, str] = {}
     seen: dict[str, str] = {}
