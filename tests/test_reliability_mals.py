@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from mals_gen import layout
 from mals_gen.cli import app
 from mals_gen.contract import ShardSample
 from mals_gen.errors import UserError
@@ -304,8 +305,8 @@ def _touch(ctx):
 
 
 def test_a_part_locked_by_a_live_process_is_left_to_it(tmp_path):
-    stage_dir = tmp_path / "s"
-    stage_dir.mkdir()
+    stage_dir = layout.state_dir(tmp_path, "s")  # where locks and non-manifest outputs live
+    stage_dir.mkdir(parents=True)
     holder = _hold(stage_dir / "part-00001.lock")
     try:
         leftover = stage_dir / "part-00001.txt.tmp-1"  # the holder's temp file: must survive

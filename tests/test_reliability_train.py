@@ -125,7 +125,7 @@ def test_stream_names_a_tar_that_ends_early_without_an_error(tmp_path):
 
 
 def tiny_cfg(shards: Path, out: Path, sets=(), **flags):
-    args = {"shards": str(shards), "out": str(out), "config": "aptm-tiny", "batch_size": 4, "lr": 5e-4,
+    args = {"shards": str(shards), "out": str(out), "model_size": "aptm-tiny", "batch_size": 4, "lr": 5e-4,
             "log_every": 1, "max_steps": 3, "save_every": 2, "workers": 0} | flags
     over = overrides(["model_overrides.vision.img_size=[64,32]", "schedule.warmup_steps=1",
                       "data.val_max_images=4", *sets], **args)

@@ -26,7 +26,8 @@ def wids_index(name: str, tars: list[str], sizes: dict[str, int]) -> dict:
 def write_wids_index(out_dir: Path, sizes: dict[str, int], splits: dict[str, list[str]]) -> list[str]:
     """Write the folder's and each non-empty split's index beside sizes.json; returns the file names."""
     written = [index_name()]
-    write_json_atomic(out_dir / index_name(), wids_index(out_dir.name, sorted(sizes), sizes))
+    # named "all", not after the folder: identical builds stay byte-identical wherever they are written
+    write_json_atomic(out_dir / index_name(), wids_index("all", sorted(sizes), sizes))
     for split in SPLITS:
         if splits.get(split):
             write_json_atomic(out_dir / index_name(split), wids_index(split, list(splits[split]), sizes))
