@@ -245,8 +245,8 @@ GENERATE_SCHEMA = pa.schema([
     ("backend", pa.string()), ("model", pa.string()), ("status", pa.string()),
     ("error", pa.string()),
     # Known at creation (null when not): the person's box in this image (sketch renders, import
-    # crops), and for imports the source file, the crop's box in it and the detector's score.
-    ("known_box", pa.list_(pa.int32(), 4)), ("source_image", pa.string()),
+    # crops), the 27 labels the image shows exactly (sketch renders), and for imports the source file, the crop's box in it and the detector's score.
+    ("known_box", pa.list_(pa.int32(), 4)), ("known_attrs", ATTR_LIST), ("source_image", pa.string()),
     ("source_box", pa.list_(pa.int32(), 4)), ("detect_score", pa.float32()),
 ])
 CAPTION_SCHEMA = pa.schema([
