@@ -251,6 +251,8 @@ def build_report(run_dir: str | Path, cfg: ReportConfig | None = None, *, progre
                                                "rejected, with reason"))
             else:
                 add("Samples", _sheet(run, frame.head(SHEET_SIZE), out / "samples.png", "generated samples"))
+        from .report_crops import crops_figure
+        add("Person crops", crops_figure(run, frame, out / "crops.png"))
     path = out / "report.html"
     write_bytes_atomic(path, _html(run, _stage_stats(run), figures, plan.n).encode())
     if echo is not None:

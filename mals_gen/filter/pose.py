@@ -71,9 +71,11 @@ class PoseModel:
             outputs = self.model(**inputs)
         results = self.processor.post_process_pose_estimation(outputs, boxes=coco)
         out = []
-        for per_image in results:
+        for per_image, image in zip(results, images):
             person = per_image[0]
             xy, score = person["keypoints"].float().cpu().numpy(), person["scores"].float().cpu().numpy()
+            # ViTPose pads the box by a quarter; a keypoint it places off the image is clipped to the border
+            xy = np.clip(xy, 0, [image.shape[1] - 1, image.shape[0] - 1])
             out.append(np.concatenate([xy, score[:, None]], axis=1).astype(np.float32))
         return out
 
