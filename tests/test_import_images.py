@@ -136,8 +136,8 @@ def _table(run: Path, stage: str) -> pa.Table:
 
 
 def test_sigkill_during_import_then_rerun_gives_the_same_result(tmp_path, mixed):
-    for i in range(12):
-        drawn(mixed / "many" / f"{i:02d}.png", colour=(20 * i, 100, 255 - 20 * i), size=(96, 192))
+    for i in range(16):   # big enough that the import takes a while to kill into
+        drawn(mixed / "many" / f"{i:02d}.png", colour=(15 * i, 100, 255 - 15 * i), size=(600, 1200))
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     run_import(mixed, clean, ImportConfig(part_size=1), progress=False, echo=None)
     args = [sys.executable, "-m", "mals_gen", "import", "images", str(mixed), "--out", str(killed),
@@ -150,7 +150,8 @@ def test_sigkill_during_import_then_rerun_gives_the_same_result(tmp_path, mixed)
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL, "the import finished before it could be killed"
+    assert len(list((killed / "generate").glob("*.done.json"))) < 21
     run_import(mixed, killed, ImportConfig(part_size=1), progress=False, echo=None)
     for stage in ("import", "plan", "generate"):
         assert _table(killed, stage).equals(_table(clean, stage)), stage
@@ -198,3 +199,37 @@ def test_detect_persons_on_a_street_photo_yields_crops_that_pass_the_gate(tmp_pa
                progress=False, echo=None)
     (row,) = imported(strict)
     assert row["status"] == "skipped" and "crop_low_score 1" in row["error"]
+
+
+def test_tiny_vitpose_runs_through_the_filter_and_the_report_draws_the_crops(tmp_path, tiny_llava):  # noqa: F811
+    from mals_gen.attrs.stage import AttrsConfig, run_attrs
+    from mals_gen.caption.stage import CaptionConfig, run_caption
+    from mals_gen.filter.stage import FilterConfig, Thresholds, run_filter
+    from mals_gen.report import build_report
+    from mals_gen.testing import save_tiny_vitpose
+
+    src = tmp_path / "scene"
+    src.mkdir()
+    shutil.copy(asset("bus.jpg"), src / "bus.jpg")
+    drawn(src / "drawn.png")
+    run = tmp_path / "run"
+    run_import(src, run, ImportConfig(detect_persons=True, detect_height=540), progress=False, echo=None)
+    run_caption(run, CaptionConfig(captioner="vlm", model=str(tiny_llava), max_new_tokens=4), progress=False,
+                echo=None)
+    run_attrs(run, AttrsConfig(), progress=False, echo=None)
+    lenient = Thresholds(min_file_bytes=0, min_pixel_std=0, min_colourfulness=0, min_blur=0, min_caption_words=0,
+                         max_phrase_repeats=1000, min_person_height=0.0)
+    pose = save_tiny_vitpose(tmp_path / "pose")
+    run_filter(run, FilterConfig(detector="hog", clip_model="none", pose_model=str(pose), thresholds=lenient),
+               progress=False, echo=None)
+    frame = load_manifest(run).set_index("key")
+    crops = frame[frame["status"] == "ok"]
+    assert len(crops) >= 1
+    for _, row in crops.iterrows():
+        assert row["n_persons"] == 1                       # the crop's known box, not a new detection
+        assert len(row["keypoints"]) == 51 and 0 <= row["pose_visible"] <= 17
+        assert row["reason"] == "ok" or row["reason"].startswith("pose_")
+    skipped = frame[frame["status"] == "skipped"]
+    assert set(skipped["reason"]) == {"import_skipped"}
+    html = build_report(run).read_text()
+    assert "Person crops" in html and (run / "report" / "crops.png").is_file()

@@ -66,7 +66,8 @@ class PoseModel:
         if not images:
             return []
         coco = [[[b[0], b[1], b[2] - b[0], b[3] - b[1]]] for b in boxes]   # the processor wants x, y, w, h
-        inputs = self.processor(images=list(images), boxes=coco, return_tensors="pt").to(self.device)
+        # copies: the filter's decoded arrays are read-only, which torch.from_numpy warns about
+        inputs = self.processor(images=[np.array(im) for im in images], boxes=coco, return_tensors="pt").to(self.device)
         with torch.no_grad():
             outputs = self.model(**inputs)
         results = self.processor.post_process_pose_estimation(outputs, boxes=coco)
