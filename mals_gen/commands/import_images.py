@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from ._options import CONFIG_FILE, NO_PROGRESS, RANK, SET, WORLD_SIZE
+from ._options import CONFIG_FILE, NO_PROGRESS, RANK, SET, WORLD_SIZE, stage_config
 
 
 def import_images(
@@ -27,17 +27,12 @@ def import_images(
 
     Gate settings: --set gate.min_short_side=90 --set gate.min_aspect=2 --set gate.max_aspect=4
     --set gate.min_score=0.85. Rerunning with added files imports only the new ones."""
-    from ..config import deep_merge, from_mapping, load_yaml, parse_overrides
-    from ..images_import.stage import ImportConfig, run_import
+    from ..images_import.stage import run_import
     from ..ranks import resolve_ranks
 
-    flags = {"detect_persons": detect_persons, "detector": detector, "part_size": part_size,
+    flags = {"source": source, "detect_persons": detect_persons, "detector": detector, "part_size": part_size,
              "path_column": path_column, "device": device}
-    settings = load_yaml(config_file) if config_file else {}
-    settings = settings.get("import", settings)
-    settings = deep_merge(settings, {k: v for k, v in flags.items() if v is not None})
-    settings = deep_merge(settings, parse_overrides(overrides or []))
-    cfg = from_mapping(ImportConfig, settings, "import").resolved()
+    cfg = stage_config("import", config_file, flags, overrides)
     run_import(source, out, cfg, ranks=resolve_ranks(rank, world_size), progress=not no_progress, echo=typer.echo)
 
 

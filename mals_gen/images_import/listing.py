@@ -2,7 +2,7 @@
 
 An import run is appendable, unlike a generated one: plan.json's `source` holds everything that
 decides what a file becomes (source path, detection and gate settings), and `n` is the number of
-*source slots* (parts x part_size). `RUN/import/part-NNNNN.parquet` lists the files of part N (key,
+*source slots* (parts x part_size). `RUN/sources/part-NNNNN.parquet` lists the files of part N (key,
 ref); once its done marker exists a part's files never change. A rerun lists the SOURCE again,
 keeps every listed file where it is and deals only the new files into new parts after the last
 one, so added files are imported without touching finished parts, and a kill anywhere (between
@@ -24,7 +24,7 @@ from ..ranks import Ranks
 from ..runner import StageContext, run_stage
 from .sources import Entry, list_source
 
-LISTING = "import"
+LISTING = "sources"   # not the stage's name: a listing is per source file, not a manifest of samples
 LISTING_SCHEMA = pa.schema([("key", pa.string()), ("ref", pa.string()), ("slot", pa.int64())])
 SOURCE_KIND = "images"
 

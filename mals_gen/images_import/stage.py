@@ -42,6 +42,7 @@ SKIPPED = "skipped"
 
 @dataclass(frozen=True)
 class ImportConfig:
+    source: str = ""                 # `mals run`: the SOURCE to import ("" = no import in this pipeline)
     part_size: int = 1000            # source files per part (one tar + one parquet each)
     key_prefix: str = "im"
     detect_persons: bool = False     # cut scene images into one sample per detected person
@@ -220,3 +221,11 @@ def run_import(source: str | Path, run_dir: str | Path, cfg: ImportConfig | None
               echo=None)
     return run_stage("generate", run_dir, plan.parts, lambda ctx: generate_part(ctx, work), ranks=ranks,
                      requires="plan", progress=progress, echo=echo)
+
+
+def run_import_stage(run_dir: str | Path, cfg: ImportConfig, *, ranks: Ranks = ONE_PROCESS, progress: bool = True,
+                     echo: Callable[[str], None] | None = print) -> StageSummary | None:
+    """The registry's entry point (`mals run`): import `cfg.source`; a pipeline without one imports nothing."""
+    if not cfg.source:
+        return None
+    return run_import(cfg.source, run_dir, cfg, ranks=ranks, progress=progress, echo=echo)
