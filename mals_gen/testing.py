@@ -72,7 +72,12 @@ def save_tiny_sd_pipeline(folder: str | Path, seed: int = 0) -> Path:
 def save_tiny_vitpose(folder: str | Path, seed: int = 0) -> Path:
     """A VitPoseForPoseEstimation (one 32-wide layer, 64x48 input, 17 keypoints) and its processor."""
     import torch
-    from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation, VitPoseImageProcessor
+    from transformers import (
+        VitPoseBackboneConfig,
+        VitPoseConfig,
+        VitPoseForPoseEstimation,
+        VitPoseImageProcessor,
+    )
 
     folder = Path(folder)
     backbone = VitPoseBackboneConfig(image_size=[64, 48], patch_size=[16, 16], hidden_size=32, num_hidden_layers=1,

@@ -153,7 +153,7 @@ def test_sigkill_during_import_then_rerun_gives_the_same_result(tmp_path, mixed)
     assert proc.wait() == -signal.SIGKILL, "the import finished before it could be killed"
     assert len(list((killed / "generate").glob("*.done.json"))) < 21
     run_import(mixed, killed, ImportConfig(part_size=1), progress=False, echo=None)
-    for stage in ("import", "plan", "generate"):
+    for stage in ("sources", "plan", "generate"):
         assert _table(killed, stage).equals(_table(clean, stage)), stage
     for tar in (clean / "generate").glob("*.tar"):
         assert (killed / "generate" / tar.name).read_bytes() == tar.read_bytes()

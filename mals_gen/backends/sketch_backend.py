@@ -26,5 +26,5 @@ class SketchBackend:
         results = []
         for req in batch:
             image, box, look = render_with_look(req.attrs, np.random.default_rng(req.seed), self.height, self.width)
-            results.append(SampleResult(image, box=tuple(int(round(v)) for v in box), attrs=look_attrs(look)))
+            results.append(SampleResult(image, box=tuple(round(v) for v in box), attrs=look_attrs(look)))
         return results

@@ -22,7 +22,7 @@ from ..manifest import done_part_files, read_part, write_part
 from ..plan import PLAN_FILE, RunPlan, load_plan
 from ..ranks import Ranks
 from ..runner import StageContext, run_stage
-from .sources import Entry, list_source
+from .sources import IMAGE_SUFFIXES, Entry, list_source
 
 LISTING = "sources"   # not the stage's name: a listing is per source file, not a manifest of samples
 LISTING_SCHEMA = pa.schema([("key", pa.string()), ("ref", pa.string()), ("slot", pa.int64())])
@@ -70,9 +70,9 @@ def extend_plan(run_dir: Path, source: str | Path, cfg, ranks: Ranks, progress: 
         return load_plan(run_dir)
     entries = list_source(source, cfg.path_column)
     known, n_done = _listed_keys(run_dir)
-    new = [e for e in entries if e.key not in known]
     if not entries:
-        raise UserError(f"import source {source} holds no image files ({', '.join(('.jpg', '.png', '...'))})")
+        raise UserError(f"import source {source} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    new = [e for e in entries if e.key not in known]
     chunks = [new[i:i + cfg.part_size] for i in range(0, len(new), cfg.part_size)]
     plan = RunPlan(n=(n_done + len(chunks)) * cfg.part_size, part_size=cfg.part_size, seed=0,
                    key_prefix=cfg.key_prefix, source=record,

@@ -75,10 +75,17 @@ class Sample:
     score: float | None = None
 
 
-def _decode(data: bytes) -> tuple[Image.Image | None, str]:
+def _decode(data: bytes, check_only: bool = False) -> tuple[Image.Image | None, str]:
+    """The RGB image and its format, or (None, reason). `check_only`: a JPEG is decoded at 1/8
+    scale (still the whole stream, so a truncated file fails) and the image keeps only its size."""
     try:
         with Image.open(io.BytesIO(data)) as img:
+            size = img.size
+            if check_only:
+                img.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
             img.load()   # a truncated file fails here, not later in a stage that trusts it
+            if check_only:
+                return Image.new("1", size), img.format or ""
             return img.convert("RGB"), img.format or ""
     except Image.DecompressionBombError as err:
         return None, f"too_large: {err}"
@@ -125,7 +132,7 @@ class PartWork:
             data = reader.read(ref)
         except OSError as err:
             return [self._skip(key, slot, ref, f"read_failed: {err}")]
-        img, fmt = _decode(data)
+        img, fmt = _decode(data, check_only=not self.cfg.detect_persons)
         if img is None:
             return [self._skip(key, slot, ref, fmt)]
         if not self.cfg.detect_persons:
@@ -167,6 +174,7 @@ def _reason(sample: Sample) -> str:
 
 
 def plan_part(ctx: StageContext, work: PartWork) -> dict:
+    detect_before = work.detect_seconds
     samples = work.samples(ctx.run_dir, ctx.part.index)
     unknown = [LABEL_UNKNOWN] * NUM_MALS_ATTRIBUTES
     rows = [{"key": s.key, "index": s.index, "part": ctx.part.index, "prompt": "", "seed": 0,
@@ -174,7 +182,7 @@ def plan_part(ctx: StageContext, work: PartWork) -> dict:
     write_part(ctx.path(".parquet"), rows, PLAN_SCHEMA)
     work.cache[ctx.part.index] = samples
     ctx.advance(ctx.part.size)
-    return _counts(samples)
+    return {**_counts(samples), "detect_seconds": round(work.detect_seconds - detect_before, 3)}
 
 
 def _counts(samples: list[Sample]) -> dict:
@@ -206,7 +214,7 @@ def generate_part(ctx: StageContext, work: PartWork) -> dict:
     reader.close()
     ctx.advance(ctx.part.size)
     write_part(ctx.path(".parquet"), rows, GENERATE_SCHEMA)
-    return {**_counts(samples), "detect_seconds": round(work.detect_seconds, 3)}
+    return _counts(samples)
 
 
 def run_import(source: str | Path, run_dir: str | Path, cfg: ImportConfig | None = None, *,
