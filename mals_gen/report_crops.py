@@ -38,7 +38,7 @@ def _source_cell(ref: str, rows: pd.DataFrame) -> tuple[Image.Image, str] | None
     finally:
         reader.close()
     draw = ImageDraw.Draw(image)
-    width = max(2, image.height // 150)
+    width = max(2, image.height // 60)   # still visible once the source is shrunk to a thumbnail
     for _, row in rows.iterrows():
         box = [int(v) for v in row["source_box"]]
         draw.rectangle(box, outline=(230, 0, 0), width=width)

@@ -233,3 +233,33 @@ def test_tiny_vitpose_runs_through_the_filter_and_the_report_draws_the_crops(tmp
     assert set(skipped["reason"]) == {"import_skipped"}
     html = build_report(run).read_text()
     assert "Person crops" in html and (run / "report" / "crops.png").is_file()
+
+
+def test_real_images_preset_runs_end_to_end_with_tiny_models(tmp_path, tiny_llava):  # noqa: F811
+    from mals_gen.pipeline import run_pipeline
+    from mals_gen.testing import save_tiny_vitpose
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    shutil.copy(asset("bus.jpg"), src / "bus.jpg")
+    (src / "notes.jpg").write_text("not an image\n")
+    pose = save_tiny_vitpose(tmp_path / "pose")
+    overrides = [f"out={tmp_path / 'run'}", f"shard_out={tmp_path / 'shards'}", f"import.source={src}",
+                 "import.detect_height=540", f"caption.model={tiny_llava}", "caption.max_new_tokens=4",
+                 f"filter.pose_model={pose}", "filter.pose.min_score=0", "filter.pose.check_limbs=false",
+                 "filter.clip_model=none", "filter.min_caption_words=0", "filter.max_phrase_repeats=1000"]
+    results = run_pipeline(REPO / "pipelines" / "real-images.yaml", overrides, progress=False, echo=None)
+    assert results["shard"].totals["kept"] >= 1
+    assert results["shard"].totals["dropped"] == {"generate_failed": 1}
+    assert (tmp_path / "run" / "report" / "crops.png").is_file()
+
+
+def test_two_ranks_split_the_parts_rank_0_lists(tmp_path, mixed):
+    from mals_gen.ranks import Ranks
+
+    run = tmp_path / "run"
+    run_import(mixed, run, ImportConfig(part_size=1), ranks=Ranks(0, 2), progress=False, echo=None)
+    assert len(list((run / "generate").glob("*.done.json"))) == 3          # parts 0, 2, 4 of 5
+    run_import(mixed, run, ImportConfig(part_size=1), ranks=Ranks(1, 2), progress=False, echo=None)
+    assert len(list((run / "generate").glob("*.done.json"))) == 5
+    assert len(imported(run)) == 5

@@ -11,6 +11,7 @@ listing parts, before plan.json grows) reruns to the same listing.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -67,7 +68,7 @@ def extend_plan(run_dir: Path, source: str | Path, cfg, ranks: Ranks, progress: 
     record = source_record(source, cfg)
     _check_same_source(run_dir, record, cfg.part_size)
     if ranks.rank != 0:   # only rank 0 lists (one writer); the others import the parts it planned
-        return load_plan(run_dir)
+        return _wait_for_listing(run_dir)
     entries = list_source(source, cfg.path_column)
     known, n_done = _listed_keys(run_dir)
     if not entries:
@@ -90,6 +91,20 @@ def extend_plan(run_dir: Path, source: str | Path, cfg, ranks: Ranks, progress: 
 
     run_stage(LISTING, run_dir, plan.parts, list_part, progress=False, echo=None)
     return plan
+
+
+def _wait_for_listing(run_dir: Path, timeout_s: float = 600.0, poll_s: float = 1.0) -> RunPlan:
+    """Other ranks: the plan once rank 0 has listed every part of it (started together, rank 0 may lag)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if (run_dir / PLAN_FILE).exists():
+            plan = load_plan(run_dir)
+            if len(done_part_files(run_dir, LISTING)) >= len(plan.parts):
+                return plan
+        if time.monotonic() > deadline:
+            raise UserError(f"{run_dir}: rank 0 has not listed the import source within {timeout_s:.0f}s; "
+                            "start rank 0 (it lists the files), then rerun this rank")
+        time.sleep(poll_s)
 
 
 def read_listing(run_dir: Path, index: int) -> list[dict]:
