@@ -267,6 +267,10 @@ GENERATE_SCHEMA = pa.schema([
     ("width", pa.int32()), ("height", pa.int32()), ("image_bytes", pa.int64()),
     ("backend", pa.string()), ("model", pa.string()), ("status", pa.string()),
     ("error", pa.string()),
+    # Known at creation (null when not): the person's box in this image (sketch renders, import
+    # crops), the 27 labels the image shows exactly (sketch renders), and for imports the source file, the crop's box in it and the detector's score.
+    ("known_box", pa.list_(pa.int32(), 4)), ("known_attrs", ATTR_LIST), ("source_image", pa.string()),
+    ("source_box", pa.list_(pa.int32(), 4)), ("detect_score", pa.float32()),
 ])
 CAPTION_SCHEMA = pa.schema([
     ("key", pa.string()), ("caption", pa.string()), ("captioner", pa.string()),
@@ -285,6 +289,9 @@ FILTER_SCHEMA = pa.schema([
     # Added by the filter stage (mals_gen/filter/stage.py documents each measure).
     ("file_bytes", pa.int64()), ("pixel_std", pa.float32()), ("n_persons", pa.int32()),
     ("person_score", pa.float32()), ("attr_disagreement", pa.float32()), ("duplicate_of", pa.string()),
+    # The pose model's 17 COCO keypoints (x, y, score per keypoint, in this image's pixels) and how
+    # many are visible; null when no pose model ran.
+    ("keypoints", pa.list_(pa.float32(), 51)), ("pose_visible", pa.int32()),
 ])
 SHARD_MANIFEST_SCHEMA = pa.schema([
     ("key", pa.string()), ("shard", pa.string()), ("split", pa.string()),

@@ -279,10 +279,21 @@ def samples_section(r: ReportInputs) -> str:
                                                      "rejected, with reason")))
 
 
+def crops_section(r: ReportInputs) -> str:
+    """Imported scene images with their person boxes, then the crops with keypoints (report_crops.py)."""
+    from .report_crops import crops_figure
+
+    if not len(r.frame):
+        return ""
+    made = crops_figure(r.run, r.frame, r.out / "crops.png")
+    return _inline_png("Person crops", r.out / made if made else None)
+
+
 #: The report, top to bottom. A section is a function (ReportInputs) -> HTML fragment ("" to leave
 #: it out); to add one, write such a function and put it in this list.
 SECTIONS: list[Callable[[ReportInputs], str]] = [
-    stages_section, shards_section, attributes_section, reasons_section, histograms_section, samples_section]
+    stages_section, shards_section, attributes_section, reasons_section, histograms_section, samples_section,
+    crops_section]
 
 
 def _page(r: ReportInputs, body: str) -> str:

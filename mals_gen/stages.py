@@ -43,6 +43,7 @@ class Stage:
     run_ref: str                     # "module:function", the entry point (see the module docstring)
     per_part: bool = True
     inputs: tuple[str, ...] = ()     # whole-run stages: keywords they take from `mals run`
+    manifest: bool = True            # per-part stages: writes RUN/<name>/part-NNNNN.parquet of samples
 
     @property
     def config_cls(self) -> type:
@@ -74,6 +75,8 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
+    Stage("import", "mals_gen.images_import.stage:ImportConfig", None, "mals_gen.images_import.stage:run_import_stage",
+          manifest=False),  # writes plan and generate parts, like generate
     Stage("generate", "mals_gen.generate.config:GenerateConfig", None, "mals_gen.generate.stage:run_generate"),
     Stage("caption", "mals_gen.caption.stage:CaptionConfig", "generate", "mals_gen.caption.stage:run_caption"),
     Stage("attrs", "mals_gen.attrs.stage:AttrsConfig", "caption", "mals_gen.attrs.stage:run_attrs"),
@@ -87,7 +90,7 @@ STAGE_NAMES: tuple[str, ...] = tuple(BY_NAME)
 PART_STAGES: tuple[Stage, ...] = tuple(s for s in STAGES if s.per_part)
 RUN_STAGES: tuple[Stage, ...] = tuple(s for s in STAGES if not s.per_part)
 #: Manifest folders in join order: the plan (written by generate) and every per-part stage.
-MANIFEST_STAGES: tuple[str, ...] = ("plan", *(s.name for s in PART_STAGES))
+MANIFEST_STAGES: tuple[str, ...] = ("plan", *(s.name for s in PART_STAGES if s.manifest))
 
 
 def get_stage(name: str) -> Stage:

@@ -67,3 +67,22 @@ def save_tiny_sd_pipeline(folder: str | Path, seed: int = 0) -> Path:
     folder = Path(folder)
     build_tiny_sd_pipeline(seed).save_pretrained(folder)
     return folder
+
+
+def save_tiny_vitpose(folder: str | Path, seed: int = 0) -> Path:
+    """A VitPoseForPoseEstimation (one 32-wide layer, 64x48 input, 17 keypoints) and its processor."""
+    import torch
+    from transformers import (
+        VitPoseBackboneConfig,
+        VitPoseConfig,
+        VitPoseForPoseEstimation,
+        VitPoseImageProcessor,
+    )
+
+    folder = Path(folder)
+    backbone = VitPoseBackboneConfig(image_size=[64, 48], patch_size=[16, 16], hidden_size=32, num_hidden_layers=1,
+                                     num_attention_heads=2, mlp_ratio=2, out_indices=[1])
+    torch.manual_seed(seed)
+    VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=17)).save_pretrained(folder)
+    VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(folder)
+    return folder

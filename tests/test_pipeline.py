@@ -23,9 +23,11 @@ def test_presets_exist_and_resolve():
     assert {p.name for p in PRESETS} >= {"quickstart.yaml", "mals-1.5m.yaml", "mals-faithful.yaml"}
     for preset in PRESETS:
         data = resolve(preset)
-        assert data["out"] and data["shard_out"] and data["generate"]["n"]
+        first = "import" if data.get("import", {}).get("source") else "generate"   # where the images come from
+        assert data["out"] and data["shard_out"] and (first == "import" or data["generate"]["n"])
         # every key is a real Config field of its stage
-        assert set(build_configs(data)) == {"generate", "caption", "attrs", "filter", "shard", "report"}
+        assert set(build_configs(data)) == {first, "caption", "attrs", "filter", "shard", "report"} | (
+            {"import"} if first == "generate" else set())
     quick = resolve(REPO / "pipelines/quickstart.yaml", ["generate.n=40", "filter.enabled=false"])
     assert quick["generate"]["n"] == 40 and quick["generate"]["backend"] == "sketch"
     assert quick["filter"]["enabled"] is False and quick["shard"]["samples_per_shard"] == 1000
@@ -45,7 +47,7 @@ def _shard_only_preset(tmp_path: Path, run: Path) -> Path:
     preset = tmp_path / "shard-only.yaml"
     preset.write_text(yaml.safe_dump({
         "out": str(run), "shard_out": str(tmp_path / "shards"),
-        **{name: {"enabled": False} for name in ("generate", "caption", "attrs", "filter", "report")},
+        **{name: {"enabled": False} for name in ("import", "generate", "caption", "attrs", "filter", "report")},
         "shard": {"samples_per_shard": 7, "workers": 1},
     }))
     return preset

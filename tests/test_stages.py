@@ -23,8 +23,8 @@ QUICKSTART = str(REPO / "pipelines" / "quickstart.yaml")
 
 
 def test_registry_lists_every_stage_in_order_and_every_reference_resolves():
-    assert [s.name for s in STAGES] == ["generate", "caption", "attrs", "filter", "shard", "report"]
-    assert [s.name for s in PART_STAGES] == ["generate", "caption", "attrs", "filter"]
+    assert [s.name for s in STAGES] == ["import", "generate", "caption", "attrs", "filter", "shard", "report"]
+    assert [s.name for s in PART_STAGES] == ["import", "generate", "caption", "attrs", "filter"]
     assert MANIFEST_STAGES == contract.STAGE_ORDER  # the manifest join order agrees with the registry
     for stage in STAGES:
         cls = stage.config_cls
@@ -50,7 +50,7 @@ def test_whole_run_stages_take_their_inputs_by_keyword(stage):
 
 
 def test_unknown_stage_is_one_line():
-    with pytest.raises(UserError, match="unknown stage 'gen'; stages: generate, caption"):
+    with pytest.raises(UserError, match="unknown stage 'gen'; stages: import, generate, caption"):
         get_stage("gen")
 
 

@@ -25,6 +25,8 @@ class SampleRequest:
 class SampleResult:
     image: Image.Image | None
     error: str = ""
+    box: tuple[int, int, int, int] | None = None   # the person's box, when the backend knows it (sketch)
+    attrs: np.ndarray | None = None                # the 27 labels the image shows, when known (sketch)
 
 
 class ImageBackend(Protocol):

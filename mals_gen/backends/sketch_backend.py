@@ -20,10 +20,11 @@ class SketchBackend:
         self.height, self.width = height, width
 
     def generate(self, batch: Sequence[SampleRequest]) -> list[SampleResult]:
-        from .sketch import render_person
+        from .sketch import render_with_look
+        from .sketch_look import look_attrs
 
         results = []
         for req in batch:
-            image, _box = render_person(req.attrs, np.random.default_rng(req.seed), self.height, self.width)
-            results.append(SampleResult(image))
+            image, box, look = render_with_look(req.attrs, np.random.default_rng(req.seed), self.height, self.width)
+            results.append(SampleResult(image, box=tuple(round(v) for v in box), attrs=look_attrs(look)))
         return results

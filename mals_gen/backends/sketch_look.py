@@ -151,6 +151,21 @@ def _jitter(rgb: RGB, rng: np.random.Generator, amount: float) -> RGB:
     return tuple(int(v) for v in np.clip(out, 0, 255))  # type: ignore[return-value]
 
 
+def look_attrs(look: Look) -> np.ndarray:
+    """The 27 MALS labels the drawn person shows exactly (every slot decided; docs/attributes.md)."""
+    out = np.empty(NUM_MALS_ATTRIBUTES, np.int8)
+    first = {"gender": not look.man, "age": not look.adult, "hair": not look.long_hair, "hat": look.hat,
+             "backpack": look.backpack, "handbag": look.handbag, "bag": look.bag,
+             "sleeve": not look.short_sleeves, "lower_length": not look.short_lower, "lower_type": look.skirt}
+    for name, is_first in first.items():
+        out[ATTR[name]] = 0 if is_first else 1
+    for c in UPPER_COLOURS:
+        out[ATTR[f"upper_{c}"]] = 0 if c in look.upper_names else 1
+    for c in LOWER_COLOURS:
+        out[ATTR[f"lower_{c}"]] = 0 if c in look.lower_names else 1
+    return out
+
+
 def look_summary(look: Look) -> str:
     """A short human-readable line (used by the gallery script and in test messages)."""
     bits = ["man" if look.man else "woman", "adult" if look.adult else "child",

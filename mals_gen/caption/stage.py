@@ -87,6 +87,9 @@ def resolve_spec(cfg: CaptionConfig, plan: RunPlan) -> CaptionSpec:
     if cfg.batch_size < 1:
         raise UserError(f"caption batch_size must be at least 1, got {cfg.batch_size}")
     kind = resolve_kind(cfg, plan)
+    if kind == "prompt" and plan.source.get("kind") == "images":  # imported photos have no prompt
+        raise UserError("caption --captioner prompt: an imported run has no prompts to caption with; "
+                        "pass --captioner vlm or --captioner blip (with --model)")
     if kind == "prompt":
         return CaptionSpec("prompt", "", {"source": "plan prompt"})
     settings = preset_settings(cfg.preset, kind)

@@ -10,7 +10,9 @@ from ..importers import IMPORTERS
 
 
 def import_(
-    kind: Annotated[str, typer.Argument(help=f"dataset format: {' | '.join(IMPORTERS)}")],
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help=f"dataset format: {' | '.join(IMPORTERS)} | images "
+                                             "(any images as a run: see `mals import-images --help`)")],
     root: Annotated[Path, typer.Argument(help="dataset folder (or its annotation file)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="shard folder to write, e.g. shards/cuhk-pedes")],
     images: Annotated[Path | None, typer.Option(help="image root, when not the format's default")] = None,
@@ -23,6 +25,11 @@ def import_(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")] = False,
 ) -> None:
     """Import CUHK-PEDES, ICFG-PEDES, RSTPReid, PA-100K, released MALS json or APTM's json files."""
+    if kind == "images":  # a run, not shards: its own command and options (commands/import_images.py)
+        from ..cli import app
+        from ..cliutil import run_app
+        return run_app(app, "mals", ["import-images", str(root), "--out", str(out),
+                       *(["--no-progress"] if no_progress else []), *ctx.args])
     from ..config import parse_count
     from ..importers.common import import_dataset
     from ..shard.card import command_line
@@ -35,4 +42,4 @@ def import_(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("import")(import_)
+    app.command("import", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(import_)

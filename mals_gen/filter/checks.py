@@ -152,3 +152,55 @@ def check_persons(heights: Sequence[float], min_height: float, count_min_height:
 
 def check_clip(score: float | None, min_score: float) -> Verdict:
     return _at_least(score, min_score, "low_clip_score")
+
+
+# ----------------------------------------------------------------------------- pose (17 COCO keypoints)
+HEAD_KEYPOINTS = (0, 1, 2, 3, 4)          # nose, eyes, ears
+HIPS = (11, 12)
+SHOULDERS = (5, 6)
+#: (left segment, right segment) of each limb: upper arm, forearm, thigh, shin.
+LIMB_PAIRS = (((5, 7), (6, 8)), ((7, 9), (8, 10)), ((11, 13), (12, 14)), ((13, 15), (14, 16)))
+LIMB_JOINTS = (7, 8, 13, 14)              # elbows and knees: a limb is there when its middle joint is
+
+
+def visible_keypoints(scores: Sequence[float], min_score: float) -> set[int]:
+    return {i for i, s in enumerate(scores) if s >= min_score}
+
+
+def check_pose_visible(visible: set[int], min_keypoints: int, min_head: int, need_hips: bool) -> Verdict:
+    """WebPerson's rule: enough visible keypoints, both hips, and enough head keypoints."""
+    if len(visible) < min_keypoints:
+        return False, "pose_few_keypoints"
+    if need_hips and not set(HIPS) <= visible:
+        return False, "pose_no_hips"
+    if len(visible & set(HEAD_KEYPOINTS)) < min_head:
+        return False, "pose_no_head"
+    return True, OK
+
+
+def _length(xy: np.ndarray, seg: tuple[int, int]) -> float:
+    return float(np.hypot(*(xy[seg[0]] - xy[seg[1]])))
+
+
+def check_pose_limbs(xy: np.ndarray, visible: set[int], min_limbs: int, limb_range: tuple[float, float],
+                     max_asymmetry: float) -> Verdict:
+    """SDA's malformed-body check, where a body shows its torso: limbs present, of plausible length.
+
+    With both shoulders and hips visible, at least `min_limbs` of the four limbs (elbow or knee
+    visible) must be there, each visible segment must measure `limb_range` x the torso length,
+    and a left/right pair of segments may differ at most `max_asymmetry` times.
+    """
+    if not set(SHOULDERS) | set(HIPS) <= visible:
+        return True, OK   # no torso to measure against: nothing to judge
+    torso = float(np.hypot(*((xy[5] + xy[6]) / 2 - (xy[11] + xy[12]) / 2)))
+    if torso < 1e-6:
+        return False, "pose_malformed_limb"
+    if len(visible & set(LIMB_JOINTS)) < min_limbs:
+        return False, "pose_missing_limbs"
+    for pair in LIMB_PAIRS:
+        lengths = [_length(xy, seg) / torso for seg in pair if set(seg) <= visible]
+        if any(not limb_range[0] <= v <= limb_range[1] for v in lengths):
+            return False, "pose_malformed_limb"
+        if len(lengths) == 2 and max(lengths) > max_asymmetry * max(min(lengths), 1e-6):
+            return False, "pose_limb_asymmetry"
+    return True, OK

@@ -8,8 +8,9 @@ Two passes, both through the shared runner (so both resume by rerunning and shar
    the result a function of the inputs alone, never of which stages happened to have run).
    Per sample, the first failing check in this order gives the reason: generation failed / image
    missing or unreadable, tiny file, blank, greyscale, blurry, caption (missing, too short,
-   repetitive), intended-vs-mined attribute disagreement, person count and size (detector),
-   CLIP score. Detector and CLIP run only on samples that passed the cheaper checks, in batches.
+   repetitive), intended-vs-mined attribute disagreement, person count and size (detector; a
+   sample whose generate row knows its person's box, sketch renders and import crops, uses that
+   box instead), pose (a ViTPose model and `PoseRule`, when `pose_model` is set), CLIP score. Detector and CLIP run only on samples that passed the cheaper checks, in batches.
    Every decodable image gets its pHash.
 2. `filter` (RUN/filter/part-NNNNN.parquet, FILTER_SCHEMA): near-duplicates. A sample that passed
    pass 1 is a duplicate when an *earlier* sample (smaller plan index) that also passed pass 1 has
@@ -55,6 +56,7 @@ from ..tario import PartTars
 from . import checks as C
 from .dedup import PHashIndex, from_hex, phash, to_hex
 from .detectors import build_detector, person_box
+from .pose import PoseRule, pose_step
 
 CHECKS_STAGE = "filter_checks"
 SKETCH_DETECTOR = "hog"   # HOG finds exactly one person in ~95% of sketch renders (filter/__init__.py)
@@ -88,6 +90,9 @@ class FilterConfig:
     box_margin: float = 0.1        # person box grows by this share of its size on each side
     person_aspect: float = 2.0     # height : width of the stored person box
     rank_wait_s: float = 3600.0    # with several ranks: how long to wait for the others' checks
+    use_known_box: bool = True     # a person box known at creation replaces the detector
+    pose_model: str = "none"       # none | ViTPose hub id or local folder (VitPoseForPoseEstimation)
+    pose: PoseRule = field(default_factory=PoseRule)
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     @classmethod
@@ -148,13 +153,25 @@ class _Models:
         return ClipScorer(self.cfg.clip_model, self.cfg.clip_pretrained or None,
                           device=self.cfg.device, batch_size=self.cfg.batch_size)
 
+    @cached_property
+    def pose(self):
+        if self.cfg.pose_model == "none":
+            return None
+        from .pose import PoseModel
+        return PoseModel(self.cfg.pose_model, device=self.cfg.device)
+
 
 # ----------------------------------------------------------------------------- pass 1: checks
 def _part_inputs(run_dir: Path, index: int) -> list[dict]:
     """One dict per planned sample of the part, in plan order, with its upstream columns."""
-    return read_joined_part(run_dir, index, {
-        "plan": ["index", "prompt_attrs"], "generate": ["image_path", "image_member", "status"],
-        "caption": ["caption"], "attrs": ["mined_attrs"]})
+    generate = ["image_path", "image_member", "status", "known_box"]
+    try:
+        return read_joined_part(run_dir, index, {
+            "plan": ["index", "prompt_attrs"], "generate": generate, "caption": ["caption"], "attrs": ["mined_attrs"]})
+    except UserError:  # a run generated before generate parts had `known_box`
+        return read_joined_part(run_dir, index, {
+            "plan": ["index", "prompt_attrs"], "generate": generate[:-1], "caption": ["caption"],
+            "attrs": ["mined_attrs"]})
 
 
 def _new_record(key: str) -> dict:
@@ -174,8 +191,8 @@ def _reject(rec: dict, verdict: C.Verdict) -> bool:
 def _measure(row: dict, tars: PartTars, th: Thresholds) -> tuple[dict, np.ndarray | None]:
     """The cheap checks of one sample; returns its record and its decoded image (None if none)."""
     rec = _new_record(row["key"])
-    if row["status"] != "ok":  # failed, or missing from the generate part (None)
-        _reject(rec, (False, "generation_failed"))
+    if row["status"] != "ok":  # failed, skipped by the import, or missing from the generate part (None)
+        _reject(rec, (False, "import_skipped" if row["status"] == "skipped" else "generation_failed"))
         return rec, None
     tar = tars.get(row["image_path"])
     if row["image_member"] not in tar:
@@ -199,6 +216,15 @@ def _measure(row: dict, tars: PartTars, th: Thresholds) -> tuple[dict, np.ndarra
         if not _reject(rec, verdict):
             break
     return rec, rgb
+
+
+def _known(batch: list[tuple[dict, np.ndarray, dict]], cfg: FilterConfig) -> None:
+    """Samples whose person box is known: one person, that box, sized like a detection."""
+    th = cfg.thresholds
+    for rec, rgb, row in batch:
+        box, (h, w) = row["known_box"], rgb.shape[:2]
+        rec.update(n_persons=1, person_box=person_box(box, (h, w), cfg.box_margin, cfg.person_aspect))
+        _reject(rec, C.check_persons([(box[3] - box[1]) / h], th.min_person_height, th.count_min_height))
 
 
 def _detect(batch: list[tuple[dict, np.ndarray]], detector, cfg: FilterConfig) -> None:
@@ -226,9 +252,16 @@ def _check_part(ctx: StageContext, cfg: FilterConfig, models: _Models) -> dict:
         for start in range(0, len(rows), cfg.batch_size):
             chunk = rows[start:start + cfg.batch_size]
             measured = [_measure(row, tars, cfg.thresholds) for row in chunk]
-            alive = [(rec, rgb) for rec, rgb in measured if rec["keep"]]
+            known = [(rec, rgb, row) for (rec, rgb), row in zip(measured, chunk)
+                     if rec["keep"] and cfg.use_known_box and row.get("known_box") is not None]
+            _known(known, cfg)
+            alive = [(rec, rgb) for (rec, rgb), row in zip(measured, chunk)
+                     if rec["keep"] and not (cfg.use_known_box and row.get("known_box") is not None)]
             if alive and models.detector is not None:
                 _detect(alive, models.detector, cfg)
+            alive = [(rec, rgb) for rec, rgb in measured if rec["keep"]]
+            if alive and models.pose is not None:
+                pose_step(alive, models.pose, cfg.pose, _reject)
             alive = [(rec, rgb, row["caption"]) for (rec, rgb), row in zip(measured, chunk) if rec["keep"]]
             if alive and models.clip is not None:
                 scores = models.clip.score([a[1] for a in alive], [a[2] for a in alive])
@@ -294,7 +327,8 @@ class _Dedup:
 
 
 # ----------------------------------------------------------------------------- entry point
-_RESULT_FIELDS = ("detector", "clip_model", "clip_pretrained", "box_margin", "person_aspect", "thresholds")
+_RESULT_FIELDS = ("detector", "clip_model", "clip_pretrained", "box_margin", "person_aspect", "thresholds",
+                  "use_known_box", "pose_model", "pose")
 
 
 def _check_settings(run_dir: Path, cfg: FilterConfig) -> None:
@@ -304,7 +338,8 @@ def _check_settings(run_dir: Path, cfg: FilterConfig) -> None:
     if path.exists():
         old = json.loads(path.read_text())
         for key in _RESULT_FIELDS:
-            if old.get(key) != wanted[key]:
+            # a key newer than the run's config.json had its default value then
+            if old.get(key, to_dict(FilterConfig()).get(key)) != wanted[key]:
                 raise UserError(f"{path}: this run was filtered with {key}={old.get(key)!r}, not {wanted[key]!r}; "
                                 f"rerun with the same settings to resume, or delete {run_dir}/filter, "
                                 f"{run_dir}/filter_checks and {run_dir}/state/filter* to refilter")

@@ -66,5 +66,7 @@ class PartImageWriter:
         member = f"{request.key}.jpg"
         add_member(self._tar, member, buf.getvalue())
         row.update(image_member=member, width=result.image.width, height=result.image.height,
-                   image_bytes=buf.tell(), status="ok", error="")
+                   image_bytes=buf.tell(), status="ok", error="",
+                   known_box=list(result.box) if result.box is not None else None,
+                   known_attrs=result.attrs.tolist() if result.attrs is not None else None)
         return row

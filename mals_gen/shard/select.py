@@ -41,6 +41,7 @@ class ShardConfig:
     jpeg_quality: int = 95             # only used when an image must be re-encoded
     split: SplitFractions = field(default_factory=SplitFractions)
     workers: int = 0                   # shard-writing processes; 0 = one per CPU core
+    attrs_from: str = "mined"          # mined (from captions) | known (what a sketch drew, else mined) | prompt
     name: str | None = None            # dataset name on the card; default: the output folder name
 
     def image_spec(self) -> ImageSpec:
@@ -75,11 +76,23 @@ def _scores(row: dict) -> dict:
     return {c: round(float(row[c]), 6) for c in _SCORE_COLUMNS if c in row and _present(row[c])}
 
 
-def _sample_fields(row: dict, run_dir: Path, split: str) -> ShardSample:
+ATTRS_FROM = {"mined": ("mined_attrs",), "known": ("known_attrs", "mined_attrs"), "prompt": ("prompt_attrs",)}
+
+
+def _labels(row: dict, attrs_from: str) -> tuple[list[int] | None, str | None]:
+    """The sample's 27 labels from the first column `attrs_from` names that holds them, and its source."""
+    for column in ATTRS_FROM[attrs_from]:
+        value = row.get(column)
+        if _present_list(value, NUM_MALS_ATTRIBUTES):
+            source = row.get("attr_source") if column == "mined_attrs" else column.removesuffix("_attrs")
+            return [int(v) for v in value], source if _present(source) else None
+    return None, None
+
+
+def _sample_fields(row: dict, run_dir: Path, split: str, attrs_from: str = "mined") -> ShardSample:
     caption = row.get("caption")
     captions = [caption] if _present(caption) and caption else [row["prompt"]]
-    attrs = row.get("mined_attrs")
-    attrs = [int(v) for v in attrs] if _present_list(attrs, NUM_MALS_ATTRIBUTES) else None
+    attrs, attr_source = _labels(row, attrs_from)
     box = row.get("person_box")
     provenance = {
         "run": run_dir.name, "backend": row.get("backend"), "model": row.get("model"),
@@ -88,10 +101,18 @@ def _sample_fields(row: dict, run_dir: Path, split: str) -> ShardSample:
         "caption_settings": row.get("caption_settings") if _present(row.get("caption_settings")) else None,
         "person_box": [int(v) for v in box] if _present_list(box, 4) else None,
     }
+    if _present(row.get("source_image")):   # imported images: where the crop came from
+        src_box = row.get("source_box")
+        provenance.update(source_image=row["source_image"], detect_score=_float(row.get("detect_score")),
+                          source_box=[int(v) for v in src_box] if _present_list(src_box, 4) else None)
     return ShardSample(
         key=row["key"], split=split, source=f"mals-{row.get('backend') or 'generated'}", captions=captions,
-        mals_attrs=attrs, attr_source=row.get("attr_source") if _present(row.get("attr_source")) else None,
+        mals_attrs=attrs, attr_source=attr_source,
         prompt=row["prompt"], scores=_scores(row), provenance=provenance)   # person_id = image_id = key
+
+
+def _float(value) -> float | None:
+    return round(float(value), 6) if _present(value) else None
 
 
 def _present_list(value, length: int) -> bool:
@@ -123,7 +144,7 @@ def run_samples(run_dir: Path, cfg: ShardConfig) -> tuple[list[Sample], dict]:
         offset, size = index[row["image_member"]]
         split = split_of(row["key"], cfg.split)
         box = row.get("person_box")
-        samples.append(Sample(_sample_fields(row, run_dir, split), ImageRef(str(tar_path), offset, size),
+        samples.append(Sample(_sample_fields(row, run_dir, split, cfg.attrs_from), ImageRef(str(tar_path), offset, size),
                               tuple(int(v) for v in box) if _present_list(box, 4) else None))
     return samples, {k: v for k, v in dropped.items() if v}
 
@@ -147,6 +168,8 @@ def run_shard(run_dir: str | Path, out_dir: str | Path, cfg: ShardConfig = Shard
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     cfg.split.validate()
+    if cfg.attrs_from not in ATTRS_FROM:
+        raise UserError(f"shard.attrs_from: unknown value {cfg.attrs_from!r}; choose one of: {', '.join(ATTRS_FROM)}")
     spec = cfg.image_spec()
     samples, dropped = run_samples(run_dir, cfg)
     if not samples:
