@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageDraw
 
+from mals_gen import layout
 from mals_gen.contract import LABEL_UNKNOWN, is_valid_key
 from mals_gen.errors import UserError
 from mals_gen.images_import.crops import CropGate
@@ -80,7 +81,7 @@ def test_mixed_folder_imports_with_reasons_then_captions_and_shards(tmp_path, mi
     assert by_file["broken.jpg"]["status"] == "skipped" and by_file["broken.jpg"]["error"].startswith("unreadable")
     ok = [r for r in rows if r["status"] == "ok"]
     assert len(ok) == 3
-    stats = json.loads((run / "generate" / "stats.json").read_text())
+    stats = json.loads((layout.state_dir(run, "generate") / "stats.json").read_text())
     assert stats["dropped"] == {"not_an_image": 1, "unreadable_image": 1}
     # a JPEG is stored as it is; the PNG is re-encoded
     members = read_members(run / ok[0]["image_path"])
@@ -110,10 +111,15 @@ def test_prompt_captioner_is_refused_on_an_import(tmp_path, mixed, mals):
     assert len(lines) == 1 and "--captioner vlm" in lines[0], refused.stderr
 
 
+def _part_files(run: Path) -> list[Path]:
+    """The generate stage's part files: manifest parts and image tars."""
+    return [*(run / "generate").glob("part-*"), *layout.images_dir(run).glob("part-*")]
+
+
 def test_rerun_after_adding_files_imports_only_the_new_ones(tmp_path, mixed):
     run = tmp_path / "run"
     run_import(mixed, run, ImportConfig(part_size=2), progress=False, echo=None)
-    before = {p.name: p.stat().st_mtime_ns for p in (run / "generate").glob("part-*")}
+    before = {p.name: p.stat().st_mtime_ns for p in _part_files(run)}
     keys_before = {r["key"] for r in imported(run)}
     summary = run_import(mixed, run, ImportConfig(part_size=2), progress=False, echo=None)
     assert summary.parts_done_now == 0
@@ -121,7 +127,7 @@ def test_rerun_after_adding_files_imports_only_the_new_ones(tmp_path, mixed):
     drawn(mixed / "new" / "b.png", colour=(200, 200, 10))
     summary = run_import(mixed, run, ImportConfig(part_size=2), progress=False, echo=None)
     assert summary.parts_done_now == 1 and summary.parts_total == 4
-    assert {p.name: p.stat().st_mtime_ns for p in (run / "generate").glob("part-*") if p.name in before} == before
+    assert {p.name: p.stat().st_mtime_ns for p in _part_files(run) if p.name in before} == before
     rows = imported(run)
     new = [r for r in rows if r["key"] not in keys_before]
     assert sorted(Path(r["source_image"]).name for r in new) == ["a.png", "b.png"]
@@ -146,17 +152,19 @@ def test_sigkill_during_import_then_rerun_gives_the_same_result(tmp_path, mixed)
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
-        if len(list((killed / "plan").glob("*.done.json"))) >= 3:   # mid-import: some parts planned
+        if len(list(layout.state_dir(killed, "plan").glob("*.done.json"))) >= 3:   # mid-import: some parts planned
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
     assert proc.wait() == -signal.SIGKILL, "the import finished before it could be killed"
-    assert len(list((killed / "generate").glob("*.done.json"))) < 21
+    assert len(list(layout.state_dir(killed, "generate").glob("*.done.json"))) < 21
     run_import(mixed, killed, ImportConfig(part_size=1), progress=False, echo=None)
     for stage in ("sources", "plan", "generate"):
         assert _table(killed, stage).equals(_table(clean, stage)), stage
-    for tar in (clean / "generate").glob("*.tar"):
-        assert (killed / "generate" / tar.name).read_bytes() == tar.read_bytes()
+    tars = sorted(layout.images_dir(clean).glob("*.tar"))
+    assert tars  # the comparison below must not pass by comparing nothing
+    for tar in tars:
+        assert (layout.images_dir(killed) / tar.name).read_bytes() == tar.read_bytes()
 
 
 def test_sources_list_file_parquet_and_tar(tmp_path, mixed):
@@ -259,7 +267,7 @@ def test_two_ranks_split_the_parts_rank_0_lists(tmp_path, mixed):
 
     run = tmp_path / "run"
     run_import(mixed, run, ImportConfig(part_size=1), ranks=Ranks(0, 2), progress=False, echo=None)
-    assert len(list((run / "generate").glob("*.done.json"))) == 3          # parts 0, 2, 4 of 5
+    assert len(list(layout.state_dir(run, "generate").glob("*.done.json"))) == 3          # parts 0, 2, 4 of 5
     run_import(mixed, run, ImportConfig(part_size=1), ranks=Ranks(1, 2), progress=False, echo=None)
-    assert len(list((run / "generate").glob("*.done.json"))) == 5
+    assert len(list(layout.state_dir(run, "generate").glob("*.done.json"))) == 5
     assert len(imported(run)) == 5
