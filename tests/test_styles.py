@@ -94,8 +94,9 @@ def test_bad_style_file_is_one_line(tmp_path):
 
 
 def test_mals_styles_cli_with_the_bundled_encoder(tmp_path):
-    from mals_gen.cli import app
     from typer.testing import CliRunner
+
+    from mals_gen.cli import app
 
     src = tmp_path / "descriptions.jsonl"
     src.write_text("".join(json.dumps({"caption": c}) + "\n" for c in CORPUS))
