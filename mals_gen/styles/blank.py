@@ -28,6 +28,15 @@ def _slot(token: str) -> str | None:
     return None
 
 
+# joined lexicon tokens spelled as words again ("tshirt" -> "t shirt"); the miner joins them again
+SPELL = {repl: phrase for phrase, repl in L.PHRASES.items() if phrase.replace(" ", "") == repl}
+SPELL.update(onback="on the back", ontop="on top", hason="has on")
+
+
+def spell(tokens: list[str]) -> str:
+    return " ".join(SPELL.get(t, t) for t in tokens)
+
+
 def blank_attributes(text: str) -> str:
     """The style template of `text`: attribute words replaced by slots, runs of a colour slot merged."""
     out: list[str] = []
@@ -36,4 +45,4 @@ def blank_attributes(text: str) -> str:
         if word == "[colour]" and out and out[-1] == "[colour]":
             continue  # "dark navy blue" is one colour slot
         out.append(word)
-    return " ".join(out)
+    return spell(out)
