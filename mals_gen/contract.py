@@ -262,7 +262,7 @@ def caption_entries(row: Mapping) -> list[dict]:
 
     Rows written before `captions` existed (or joined without it) give their one `caption`."""
     entries = row.get("captions")
-    if entries is not None and not isinstance(entries, float):
+    if entries is not None and hasattr(entries, "__iter__") and not isinstance(entries, str):
         return [dict(e) for e in entries if e and e.get("text")]
     text = row.get("caption")
     if not isinstance(text, str) or not text:
@@ -272,7 +272,7 @@ def caption_entries(row: Mapping) -> list[dict]:
 # shadow a column of that name (df.attrs is a metadata dict).
 ATTRS_SCHEMA = pa.schema([
     ("key", pa.string()), ("mined_attrs", ATTR_LIST), ("attr_source", pa.string()),
-    ("attr_agreement", pa.float32()),
+    ("attr_agreement", pa.float32()), ("caption_agreement", pa.float32()),
 ])
 FILTER_SCHEMA = pa.schema([
     ("key", pa.string()), ("keep", pa.bool_()), ("reason", pa.string()),

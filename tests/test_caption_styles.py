@@ -116,3 +116,26 @@ def test_cli_styles_and_captions_per_image(tmp_path, style_file):
     assert res.exit_code == 0, res.output
     table = pq.read_table(tmp_path / "run" / "caption" / "part-00000.parquet").to_pylist()
     assert [len(r["captions"]) for r in table] == [2, 2, 0, 2]      # sample 2 has no image
+
+
+def test_attrs_combine_every_caption_and_shards_carry_them_all(tmp_path, style_file):
+    """caption (2 per image) -> attrs (mined per caption, combined, agreement) -> shard (both captions)."""
+    import pandas as pd
+
+    from mals_gen.attrs.stage import AttrsConfig, run_attrs
+    from mals_gen.shard.select import ShardConfig, run_shard
+
+    run = tmp_path / "run"
+    make_run(run, n=5)                                   # samples 0-4: no broken image to shard
+    run_caption(run, CaptionConfig(styles=str(style_file), captions_per_image=2), progress=False, echo=None)
+    run_attrs(run, AttrsConfig(), progress=False, echo=None)
+    attrs = pd.concat([pd.read_parquet(p) for p in sorted((run / "attrs").glob("part-*.parquet"))])
+    with_captions = attrs[attrs["attr_source"] == "rules-v1:captions"]
+    assert len(with_captions) == 4                      # every sample but the one without an image
+    assert with_captions["caption_agreement"].between(0.99, 1.0).all()    # same prompt, two styles
+    run_shard(run, tmp_path / "shards", ShardConfig(samples_per_shard=20, workers=1, height=64),
+              progress=False, echo=None)
+    manifest = pd.read_parquet(tmp_path / "shards" / "manifest.parquet")
+    assert manifest["captions"].map(len).eq(2).all() and len(manifest) >= 1
+    first = manifest.iloc[0]
+    assert list(first["captions"])[0] == first["caption"] and first["captions"][0] != first["captions"][1]
