@@ -138,4 +138,4 @@ def test_attrs_combine_every_caption_and_shards_carry_them_all(tmp_path, style_f
     manifest = pd.read_parquet(tmp_path / "shards" / "manifest.parquet")
     assert manifest["captions"].map(len).eq(2).all() and len(manifest) >= 1
     first = manifest.iloc[0]
-    assert list(first["captions"])[0] == first["caption"] and first["captions"][0] != first["captions"][1]
+    assert first["captions"][0] == first["caption"] and first["captions"][0] != first["captions"][1]
