@@ -190,7 +190,8 @@ def _stage_stats(run: Path) -> list[tuple[str, dict]]:
     return out
 
 
-def _html(run: Path, stats: list[tuple[str, dict]], figures: list[tuple[str, str]], n: int) -> str:
+def _html(run: Path, stats: list[tuple[str, dict]], figures: list[tuple[str, str]], n: int,
+          sections: tuple[str, ...] = ()) -> str:
     esc = html.escape
     rows = "".join(
         f"<tr><td>{esc(stage)}</td><td>{s.get('parts_done', '')}/{s.get('parts_total', '')}</td>"
@@ -207,6 +208,7 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;t
 <h2>Stages</h2><table><tr><th>stage</th><th>parts done</th><th>samples</th><th>kept</th><th>dropped</th></tr>
 {rows}</table>
 {figs}
+{"".join(sections)}
 </body></html>
 """
 
@@ -251,8 +253,10 @@ def build_report(run_dir: str | Path, cfg: ReportConfig | None = None, *, progre
                                                "rejected, with reason"))
             else:
                 add("Samples", _sheet(run, frame.head(SHEET_SIZE), out / "samples.png", "generated samples"))
+    from .diversity.report import diversity_section
+
     path = out / "report.html"
-    write_bytes_atomic(path, _html(run, _stage_stats(run), figures, plan.n).encode())
+    write_bytes_atomic(path, _html(run, _stage_stats(run), figures, plan.n, (diversity_section(run, out),)).encode())
     if echo is not None:
         echo(f"report: {path}")
     return path

@@ -22,7 +22,8 @@ def test_report_after_filter_references_existing_pngs(tmp_path):
     path = build_report(run)
     assert path == run / "report" / "report.html"
     pngs = _pngs(path)
-    assert {p.name for p in pngs} == {"attributes.png", "reasons.png", "histograms.png", "kept.png", "rejected.png"}
+    assert {p.name for p in pngs} == {"attributes.png", "reasons.png", "histograms.png", "kept.png", "rejected.png",
+                                       "diversity_lengths.png"}  # the caption diversity section
     for p in pngs:
         with Image.open(p) as im:
             assert im.format == "PNG" and im.width > 200 and im.height > 100
@@ -35,5 +36,5 @@ def test_report_works_before_the_filter(tmp_path):
     shutil.rmtree(run / "attrs")
     path = build_report(run)
     names = {p.name for p in _pngs(path)}
-    assert names == {"attributes.png", "samples.png"}
+    assert names == {"attributes.png", "samples.png", "diversity_lengths.png"}
     assert all(p.exists() for p in _pngs(path))

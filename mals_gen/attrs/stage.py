@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..contract import ATTRS_SCHEMA, NUM_MALS_ATTRIBUTES, caption_entries
+from ..errors import UserError
 from ..manifest import read_joined_part
 from ..plan import load_plan
 from ..ranks import ONE_PROCESS, Ranks
@@ -53,7 +54,7 @@ def _part_rows(ctx: StageContext, cfg: AttrsConfig) -> list[dict]:
     plan = ["prompt_attrs"] if cfg.agreement else []
     try:
         return read_joined_part(ctx.run_dir, ctx.part.index, {"plan": plan, "caption": ["caption", "captions"]})
-    except (KeyError, pa.ArrowInvalid):  # a caption part written before `captions` existed
+    except UserError:  # a caption part written before `captions` existed (a real fault raises again below)
         return read_joined_part(ctx.run_dir, ctx.part.index, {"plan": plan, "caption": ["caption"]})
 
 
