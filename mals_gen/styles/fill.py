@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Sequence
 
 from ..attrs import lexicon as L
 from .blank import _slot, spell
@@ -124,20 +125,32 @@ def _without_negation(sentence: str) -> str:
     return ""
 
 
-def fill_template(template: str, description: str) -> str:
-    """`template` (from `blank_attributes`) filled with `description`'s phrases; nothing left out.
+def fill_template(template: str | Sequence[str], description: str) -> str:
+    """The template(s) (from `blank_attributes`) filled with `description`'s phrases; nothing left out.
 
-    Template sentences with a negation ("is not carrying a [bag]") are dropped: filled with a
-    present object they would say the opposite. The description's own negated sentences ("He has
-    nothing in his hands.") are kept at the end, since absences are labels too."""
+    Several templates are filled in turn while phrases remain (a human often writes a second
+    sentence for the bags), then one closing sentence takes the rest. Template sentences with a
+    negation ("is not carrying a [bag]") are dropped: filled with a present object they would say
+    the opposite. The description's own negated sentences ("He has nothing in his hands.") are kept
+    at the end, since absences are labels too."""
+    templates = [template] if isinstance(template, str) else list(template)
     negations = [s.strip() for s in _SENTENCE.findall(description) if _negated(s)]
-    template = " ".join(_without_negation(s) for s in _SENTENCE.findall(template))
     queues, gender = read_phrases(" ".join(s for s in _SENTENCE.findall(description) if not _negated(s)))
-    people = list(queues.get("[person]", ()))
+    people = list(queues.pop("[person]", ()))
     named = [p for p in people if any(_gender(t) is not None for t in p)] or people
     person_word = spell(named[0]) if named else "person"
     out: list[str] = []
-    tokens = template.split()
+    for i, one in enumerate(templates):
+        if i and not any(queues.values()):
+            break
+        out += _fill(" ".join(_without_negation(s) for s in _SENTENCE.findall(one)).split(), queues, gender,
+                     person_word)
+    return _tidy(" ".join([*out, _closing(queues, gender), *negations]))
+
+
+def _fill(tokens: list[str], queues: dict[str, deque], gender: int | None, person_word: str) -> list[str]:
+    """One template's tokens with its slots filled from (and popping) `queues`."""
+    out: list[str] = []
     for i, tok in enumerate(tokens):
         if tok in _MODIFIERS or tok in _SLEEVE_WORDS:
             continue                                    # a phrase brings its own modifiers
@@ -157,8 +170,9 @@ def fill_template(template: str, description: str) -> str:
                 out.pop()
         else:
             out.append(tok)
-    queues.pop("[person]", None)
-    return _tidy(" ".join([*out, _closing(queues, gender), *negations]))
+    if out and out[-1] not in (".", "!", "?"):
+        out.append(".")
+    return out
 
 
 _DANGLING = re.compile(r"\b(and|or|with|in|of|wearing|wears|carrying|carries|holding|has|a|an|the)\s*(?=[.,;])")
