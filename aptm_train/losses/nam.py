@@ -15,6 +15,8 @@ import torch.nn.functional as F
 
 from .mlm import MaskingConfig, MaskingVocab, _words, mask_count, replace_chosen
 
+_DEFAULT_MASKING = MaskingConfig()
+
 
 @torch.no_grad()
 def token_image_scores(model, text_tokens: torch.Tensor, image_tokens: torch.Tensor) -> torch.Tensor:
@@ -41,7 +43,7 @@ def _draw_words(words: list[list[int]], scores: list[float], n_target: int, temp
 
 
 def noise_aware_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor, scores: torch.Tensor,
-                     vocab: MaskingVocab, generator: torch.Generator, cfg: MaskingConfig = MaskingConfig(),
+                     vocab: MaskingVocab, generator: torch.Generator, cfg: MaskingConfig = _DEFAULT_MASKING,
                      temperature: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """Like `mask_tokens`, with the masked words drawn by low `scores` (B, L); returns (ids, labels)."""
     ids = input_ids.cpu()
