@@ -20,12 +20,16 @@ PRESETS = sorted((REPO / "pipelines").glob("*.yaml"))
 
 
 def test_presets_exist_and_resolve():
-    assert {p.name for p in PRESETS} >= {"quickstart.yaml", "mals-1.5m.yaml", "mals-faithful.yaml"}
+    assert {p.name for p in PRESETS} >= {"quickstart.yaml", "mals-1.5m.yaml", "mals-faithful.yaml", "mllm-real.yaml",
+                                         "ham-style.yaml"}
     for preset in PRESETS:
         data = resolve(preset)
         assert data["out"] and data["shard_out"] and data["generate"]["n"]
         # every key is a real Config field of its stage
         assert set(build_configs(data)) == {"generate", "caption", "attrs", "filter", "shard", "report"}
+    configs = build_configs(resolve(REPO / "pipelines/mllm-real.yaml"))
+    assert len(configs["caption"].captioners) == 2 and configs["caption"].captions_per_image == 2
+    assert build_configs(resolve(REPO / "pipelines/ham-style.yaml"))["caption"].styles == "styles/cuhk.json"
     quick = resolve(REPO / "pipelines/quickstart.yaml", ["generate.n=40", "filter.enabled=false"])
     assert quick["generate"]["n"] == 40 and quick["generate"]["backend"] == "sketch"
     assert quick["filter"]["enabled"] is False and quick["shard"]["samples_per_shard"] == 1000
