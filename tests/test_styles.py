@@ -143,3 +143,13 @@ def test_filled_templates_mine_to_the_same_labels_as_the_prompt():
     assert (a[both] == b[both]).mean() > 0.995
     assert both.sum() / (a >= 0).sum() > 0.95                        # few decided slots lost
     assert len(set(filled)) == len(filled)
+
+
+def test_fill_takes_a_second_template_for_what_the_first_has_no_room_for():
+    from mals_gen.styles.fill import fill_template
+
+    out = fill_template(["a [person] in a [colour] [upper] .", "[pronoun] carries a [colour] [bag] ."],
+                        "A woman in a green top with a red handbag.")
+    assert out == "A woman in a green top. She carries a red hand bag."
+    assert fill_template(["a [person] in a [colour] [upper] .", "[pronoun] carries a [colour] [bag] ."],
+                         "A woman in a green top.") == "A woman in a green top."
