@@ -73,7 +73,7 @@ class _Timed:
 
 
 def bench_caption_stage(images: int) -> None:
-    import mals_gen.caption.stage as stage
+    from mals_gen.caption import stage
     from mals_gen.caption.stage import CaptionConfig, run_caption
     from mals_gen.generate.config import GenerateConfig
     from mals_gen.generate.stage import run_generate
@@ -88,7 +88,7 @@ def bench_caption_stage(images: int) -> None:
             "the [person] is wearing a [colour] [upper] and [colour] [lower] .",
             "[person] , [colour] [upper] , [colour] [lower] , carrying a [bag] .",
             "this [person] has [length] [hair] and a [colour] [upper] on ."])], tmp / "styles.json")
-        lm = save_tiny_causal_lm(tmp / "lm", "a man woman in red blue black shirt pants bag".split())
+        lm = save_tiny_causal_lm(tmp / "lm", ["a", "man", "woman", "in", "red", "blue", "black", "shirt", "pants", "bag"])
         spent = [0.0]
         real = stage.build_captioner
         stage.build_captioner = lambda spec, cfg: _Timed(real(spec, cfg), spent)
