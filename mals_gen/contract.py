@@ -272,15 +272,34 @@ GENERATE_SCHEMA = pa.schema([
     ("known_box", pa.list_(pa.int32(), 4)), ("known_attrs", ATTR_LIST), ("source_image", pa.string()),
     ("source_box", pa.list_(pa.int32(), 4)), ("detect_score", pa.float32()),
 ])
+#: One caption of an image with its provenance: which captioner, which mined style (-1: none) and
+#: the instruction it was asked (or the style template it followed).
+CAPTION_ENTRY = pa.struct([("text", pa.string()), ("captioner", pa.string()), ("style", pa.int32()),
+                           ("instruction", pa.string())])
+# `caption` / `captioner` / `caption_settings` describe the first caption (what readers of one
+# caption use); `captions` holds every caption of the image, the first included.
 CAPTION_SCHEMA = pa.schema([
     ("key", pa.string()), ("caption", pa.string()), ("captioner", pa.string()),
-    ("caption_settings", pa.string()),
+    ("caption_settings", pa.string()), ("captions", pa.list_(CAPTION_ENTRY)),
 ])
+
+
+def caption_entries(row: Mapping) -> list[dict]:
+    """Every non-empty caption of a caption-manifest row as CAPTION_ENTRY dicts, in order.
+
+    Rows written before `captions` existed (or joined without it) give their one `caption`."""
+    entries = row.get("captions")
+    if entries is not None and hasattr(entries, "__iter__") and not isinstance(entries, str):
+        return [dict(e) for e in entries if e and e.get("text")]
+    text = row.get("caption")
+    if not isinstance(text, str) or not text:
+        return []
+    return [{"text": text, "captioner": row.get("captioner") or "", "style": -1, "instruction": None}]
 # Label columns are named `mined_attrs` / `mals_attrs`, never `attrs`: pandas' DataFrame.attrs would
 # shadow a column of that name (df.attrs is a metadata dict).
 ATTRS_SCHEMA = pa.schema([
     ("key", pa.string()), ("mined_attrs", ATTR_LIST), ("attr_source", pa.string()),
-    ("attr_agreement", pa.float32()),
+    ("attr_agreement", pa.float32()), ("caption_agreement", pa.float32()),
 ])
 FILTER_SCHEMA = pa.schema([
     ("key", pa.string()), ("keep", pa.bool_()), ("reason", pa.string()),

@@ -201,13 +201,17 @@ class ReportInputs:
     shards: Path | None = None
 
 
+def inline_img(path: Path, alt: str) -> str:
+    """A PNG as an <img> with a base64 data URI, so the page needs no file beside it."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
 def _inline_png(title: str, path: Path | None) -> str:
-    """A figure as an <img> with a base64 data URI, so the page needs no file beside it."""
+    """A titled figure, inlined."""
     if path is None:
         return ""
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    esc = html.escape
-    return f'<h2>{esc(title)}</h2><img src="data:image/png;base64,{data}" alt="{esc(title)}">\n'
+    return f"<h2>{html.escape(title)}</h2>{inline_img(path, title)}\n"
 
 
 def _figure(title: str, make: Callable[[pd.DataFrame, Path], str | None], r: ReportInputs, name: str) -> str:
@@ -289,11 +293,18 @@ def crops_section(r: ReportInputs) -> str:
     return _inline_png("Person crops", r.out / made if made else None)
 
 
+def diversity_section(r: ReportInputs) -> str:
+    """Caption diversity per run and per captioner (mals_gen/diversity/report.py)."""
+    from .diversity.report import diversity_section as section
+
+    return section(r.run, r.out)
+
+
 #: The report, top to bottom. A section is a function (ReportInputs) -> HTML fragment ("" to leave
 #: it out); to add one, write such a function and put it in this list.
 SECTIONS: list[Callable[[ReportInputs], str]] = [
     stages_section, shards_section, attributes_section, reasons_section, histograms_section, samples_section,
-    crops_section]
+    crops_section, diversity_section]
 
 
 def _page(r: ReportInputs, body: str) -> str:

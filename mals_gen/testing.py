@@ -86,3 +86,27 @@ def save_tiny_vitpose(folder: str | Path, seed: int = 0) -> Path:
     VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=17)).save_pretrained(folder)
     VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(folder)
     return folder
+
+
+def save_tiny_causal_lm(folder: str | Path, words: list[str], seed: int = 0, chat: bool = True) -> Path:
+    """A ~30k-parameter LlamaForCausalLM with a word-level tokenizer over `words` (+ a chat template)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    folder = Path(folder)
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(["<pad>", "<unk>", "<s>", "</s>", *words]))}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
+                                        bos_token="<s>", eos_token="</s>")
+    if chat:
+        tokenizer.chat_template = ("{% for m in messages %}USER: {{ m['content'] }} {% endfor %}"
+                                   "{% if add_generation_prompt %}ASSISTANT:{% endif %}")
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=2, eos_token_id=3, pad_token_id=0))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

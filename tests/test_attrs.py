@@ -275,9 +275,10 @@ def test_stage_kill_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
     assert (summary.parts_done_now, summary.parts_skipped) == (2, 1)
     assert not list((killed / "attrs").glob("*.tmp-*"))
     for a, b in zip(_read_parts(clean), _read_parts(killed), strict=True):
-        assert a.drop(["attr_agreement"]).equals(b.drop(["attr_agreement"]))
-        np.testing.assert_array_equal(a.column("attr_agreement").to_numpy(),
-                                      b.column("attr_agreement").to_numpy())  # NaN == NaN here
+        floats = ["attr_agreement", "caption_agreement"]
+        assert a.drop(floats).equals(b.drop(floats))
+        for name in floats:
+            np.testing.assert_array_equal(a.column(name).to_numpy(), b.column(name).to_numpy())  # NaN == NaN here
     for name in ("part-00000.parquet", "part-00001.parquet", "part-00002.parquet"):
         assert (clean / "attrs" / name).read_bytes() == (killed / "attrs" / name).read_bytes()
 
@@ -366,3 +367,53 @@ def test_fast_finish_equals_reference_labels():
         im_ref = im | (0 if not legwear or skirtlike else (1 << (2 * lex.LTYPE + 1)) | (1 << (2 * lex.LLEN)))
         want = bytes(v & 0xFF for v in reference_labels(ex, im_ref, garments, outfit, skirtlike))
         assert finish(ex, im, garments, outfit, legwear, skirtlike) == want, (garments, outfit, skirtlike)
+
+
+# ---------------------------------------------------------------------------------------------
+# Binding errors machine captions showed (issue: caption diversity).
+
+@pytest.mark.parametrize("text", [
+    "A man wearing a blue pack, black jacket.",             # bag word after the verb, garment later
+    "A woman with a blue sack, black coat and jeans.",
+    "He has a blue sling, black hoodie.",
+    "A man toting a blue bookbag, black jacket.",
+])
+def test_a_carried_objects_colour_stays_off_the_upper_garment(text):
+    got = labels(text)
+    assert got["upper_blue"] != 0 and got["upper_black"] == 0
+
+
+def test_a_colour_list_still_runs_across_commas():
+    got = labels("A man in a red, white and blue jacket.")
+    assert got["upper_red"] == got["upper_white"] == got["upper_blue"] == 0
+
+
+@pytest.mark.parametrize(("text", "present", "unknown"), [
+    # sweats are sweatpants: grey lower, not grey upper; the pink stripe is an accent
+    ("He wears grey sweats with a pink stripe.", {"lower_gray"}, {"lower_pink", "upper_gray"}),
+    ("A man in grey sweatpants with a pink stripe.", {"lower_gray"}, {"lower_pink"}),
+    # white stripes on a black jacket: the jacket is black; white is neither its colour nor excluded
+    ("A man in a black jacket with white stripes and blue jeans.", {"upper_black", "lower_blue"},
+     {"upper_white", "upper_red"}),
+])
+def test_an_accents_colour_is_not_a_garment_colour(text, present, unknown):
+    got = labels(text)
+    assert {k for k in present if got[k] == 0} == present
+    assert {k: got[k] for k in unknown} == dict.fromkeys(unknown, -1)
+
+
+def test_stripes_of_an_uncoloured_garment_are_its_colours():
+    got = labels("She wears a shirt with red and white stripes.")
+    assert got["upper_red"] == got["upper_white"] == 0
+
+
+def test_several_captions_combine_by_majority_ties_unknown():
+    from mals_gen.attrs.combine import combine_groups, combine_labels
+
+    a = np.array([[0, 1, -1, 0], [0, 0, -1, -1], [0, 1, 1, -1]], np.int8)
+    out, agree = combine_labels(a)
+    assert out.tolist() == [0, 1, 1, 0] and agree == pytest.approx(1 / 2)   # slot 0 unanimous, slot 1 not
+    out, agree = combine_labels(a[:2])
+    assert out.tolist() == [0, -1, -1, 0] and agree == pytest.approx(1 / 2)
+    labels_, agree = combine_groups(a, [2, 0, 1])
+    assert labels_[1].tolist() == [-1] * 4 and math.isnan(agree[1]) and math.isnan(agree[2])

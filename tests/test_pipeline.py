@@ -20,7 +20,8 @@ PRESETS = sorted((REPO / "pipelines").glob("*.yaml"))
 
 
 def test_presets_exist_and_resolve():
-    assert {p.name for p in PRESETS} >= {"quickstart.yaml", "mals-1.5m.yaml", "mals-faithful.yaml"}
+    assert {p.name for p in PRESETS} >= {"quickstart.yaml", "mals-1.5m.yaml", "mals-faithful.yaml", "mllm-real.yaml",
+                                         "ham-style.yaml"}
     for preset in PRESETS:
         data = resolve(preset)
         first = "import" if data.get("import", {}).get("source") else "generate"   # where the images come from
@@ -28,6 +29,9 @@ def test_presets_exist_and_resolve():
         # every key is a real Config field of its stage
         assert set(build_configs(data)) == {first, "caption", "attrs", "filter", "shard", "report"} | (
             {"import"} if first == "generate" else set())
+    configs = build_configs(resolve(REPO / "pipelines/mllm-real.yaml"))
+    assert len(configs["caption"].captioners) == 2 and configs["caption"].captions_per_image == 2
+    assert build_configs(resolve(REPO / "pipelines/ham-style.yaml"))["caption"].styles == "styles/cuhk.json"
     quick = resolve(REPO / "pipelines/quickstart.yaml", ["generate.n=40", "filter.enabled=false"])
     assert quick["generate"]["n"] == 40 and quick["generate"]["backend"] == "sketch"
     assert quick["filter"]["enabled"] is False and quick["shard"]["samples_per_shard"] == 1000

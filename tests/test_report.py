@@ -35,7 +35,7 @@ def test_report_after_filter_is_self_contained(tmp_path):
     text = path.read_text()
     images = _images(text)
     assert set(images) == {"Attribute prevalence: intended vs mined", "Reject reasons", "Score histograms",
-                           "Kept samples", "Rejected samples"}
+                           "Kept samples", "Rejected samples", "caption diversity"}
     for im in images.values():
         assert im.format == "PNG" and im.width > 200 and im.height > 100
     assert text.count("<img") == len(images) and not re.search(r'(src|href)="(?!data:)', text)
@@ -44,7 +44,7 @@ def test_report_after_filter_is_self_contained(tmp_path):
     alone = tmp_path / "alone.html"
     shutil.copy(path, alone)
     shutil.rmtree(run / "report")
-    assert len(_images(alone.read_text())) == 5
+    assert len(_images(alone.read_text())) == 6
 
 
 def test_report_counts_the_shards(tmp_path):
@@ -69,7 +69,7 @@ def test_report_works_before_the_filter(tmp_path):
     run = make_run(tmp_path / "run", fixture_samples()[:4], part_size=2)
     shutil.rmtree(run / "attrs")
     images = _images(build_report(run).read_text())
-    assert set(images) == {"Attribute prevalence: intended vs mined", "Samples"}
+    assert set(images) == {"Attribute prevalence: intended vs mined", "Samples", "caption diversity"}
     assert (run / "report" / "samples.png").is_file()  # the PNGs are kept beside the page too
 
 

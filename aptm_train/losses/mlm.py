@@ -111,13 +111,26 @@ def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab: Ma
         n_cand = sum(cand)
         if n_cand == 0:
             continue
-        n_target = min(cfg.max_masks, max(1, round(cfg.prob * (ids.shape[1] if padded else n_cand))), n_cand)
+        n_target = mask_count(n_cand, ids.shape[1], cfg)
         words = _words(cand, cont_all[row].tolist())
         pos = _choose_positions(words, n_target, cfg, generator)
         chosen[row, pos] = True
+    out, labels = replace_chosen(ids, chosen, vocab, generator, cfg)
+    return out.to(input_ids.device), labels.to(input_ids.device)
+
+
+def mask_count(n_cand: int, padded_len: int, cfg: MaskingConfig) -> int:
+    """How many pieces of a caption with `n_cand` candidates are masked (module docstring)."""
+    basis = padded_len if cfg.count == "padded" else n_cand
+    return min(cfg.max_masks, max(1, round(cfg.prob * basis)), n_cand)
+
+
+def replace_chosen(ids: torch.Tensor, chosen: torch.Tensor, vocab: MaskingVocab, generator: torch.Generator,
+                   cfg: MaskingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L) CPU ids + chosen positions -> (ids with [MASK] 80% / random 10% / kept 10%, labels)."""
     labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
     u = torch.rand(ids.shape, generator=generator)                         # (B, L) replacement draw
-    if padded:                                                             # the whole vocabulary
+    if cfg.count == "padded":                                              # the whole vocabulary
         rand_tok = torch.randint(len(vocab.special), ids.shape, generator=generator)
     else:
         rand_tok = vocab.random_ids[torch.randint(len(vocab.random_ids), ids.shape, generator=generator)]
@@ -125,7 +138,7 @@ def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab: Ma
     out[chosen & (u < cfg.mask_frac)] = vocab.mask_id
     use_rand = chosen & (u >= cfg.mask_frac) & (u < cfg.mask_frac + cfg.random_frac)
     out[use_rand] = rand_tok[use_rand]
-    return out.to(input_ids.device), labels.to(input_ids.device)
+    return out, labels
 
 
 def mlm_loss(model, mlm_input_ids: torch.Tensor, attention_mask: torch.Tensor,

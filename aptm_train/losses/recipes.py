@@ -9,6 +9,8 @@ Every recipe is the paper's, so each selects the original code's behaviour where
 counted our way (`masking.count="caption"`). To train our way instead, override the task through
 the training config's `loss` section, e.g. `--set loss.itc_gradient=global --set
 loss.attr_reduction=pairs` (docs/differences-from-original.md lists every difference).
+Noise-aware masking for machine captions (LUPerson-MLLM's NAM, `losses/nam.py`) is off in every
+recipe (their captions are human or prompt-exact); turn it on with `--set loss.noise_aware_masking=true`.
 """
 from __future__ import annotations
 
@@ -54,6 +56,8 @@ def task_config(name: str, overrides: dict | None = None, seed: int = 0) -> Task
     choices = [("itc_gradient", cfg.itc_gradient, ITC_GRADIENTS),
                ("attr_reduction", cfg.attr_reduction, REDUCTIONS),
                ("masking.count", cfg.masking.count, MASK_COUNTS)]
+    if cfg.nam_temperature <= 0:
+        raise UserError(f"loss.nam_temperature must be positive, got {cfg.nam_temperature}")
     for key, value, allowed in choices:
         if value not in allowed:
             raise UserError(f"loss.{key} {value!r} is unknown; choose {' or '.join(allowed)}")

@@ -22,6 +22,7 @@ from .attributes import choose_images, choose_prompts, iac_loss, iam_loss, mam_l
 from .itc import itc_loss
 from .itm import itm_loss
 from .mlm import MaskingConfig, MaskingVocab, mask_tokens, mlm_loss
+from .nam import noise_aware_mask, token_image_scores
 
 CAPTION_LOSSES = ("itc", "itm", "mlm", "itc_eda", "itm_eda")
 ATTRIBUTE_LOSSES = ("iac", "iam", "mam")
@@ -55,6 +56,9 @@ class TaskConfig:
     itc_gradient: str = "global"      # ITC / ITC_eda gradient across processes: "global" | "local" (original)
     attr_reduction: str = "pairs"     # IAC / IAM mean: "pairs" | "per-attribute" (original)
     temp_clamp: bool = False          # clamp temp to TEMP_RANGE (ALBEF's; the original APTM has none)
+    # NAM (losses/nam.py): MLM masks drawn by low token-to-patch similarity; for machine captions only
+    noise_aware_masking: bool = False
+    nam_temperature: float = 0.1
     seed: int = 0
 
     @property
@@ -114,8 +118,10 @@ class Task:
         pairs = [("", batch["input_ids"], batch["attention_mask"])]
         if "itc_eda" in w or "itm_eda" in w:
             pairs.append(("_eda", batch["eda_input_ids"], batch["eda_attention_mask"]))
+        caption_tokens = None
         for suffix, input_ids, mask in pairs:
             text_tokens, text_feat = model.encode_text(input_ids, mask)
+            caption_tokens = text_tokens if not suffix else caption_tokens
             if f"itc{suffix}" in w:
                 out[f"itc{suffix}_loss"] = itc_loss(image_feat, text_feat, scale, ids,
                                                     gradient=self.cfg.itc_gradient)
@@ -125,12 +131,22 @@ class Task:
                                                     logit_scale=scale.detach())
         if "mlm" in w:
             mlm_ids, mlm_labels = batch.get("mlm_input_ids"), batch.get("mlm_labels")
-            if mlm_ids is None:                 # the collate did not mask: do it here
+            if self.cfg.noise_aware_masking:    # re-drawn here: the collate cannot see the image
+                mlm_ids, mlm_labels = self._noise_aware(model, batch, image_tokens, caption_tokens)
+            elif mlm_ids is None:               # the collate did not mask: do it here
                 vocab = self.prompts(model.config)[2]
                 mlm_ids, mlm_labels = mask_tokens(batch["input_ids"], batch["attention_mask"], vocab,
                                                   self.generator, self.cfg.masking)
             out["mlm_loss"] = mlm_loss(model, mlm_ids, batch["attention_mask"], image_tokens, mlm_labels)
         return out
+
+    def _noise_aware(self, model, batch, image_tokens, text_tokens) -> tuple[torch.Tensor, torch.Tensor]:
+        if text_tokens is None:
+            text_tokens, _ = model.encode_text(batch["input_ids"], batch["attention_mask"])
+        scores = token_image_scores(model, text_tokens, image_tokens)       # (B, L)
+        return noise_aware_mask(batch["input_ids"], batch["attention_mask"], scores,
+                                self.prompts(model.config)[2], self.generator, self.cfg.masking,
+                                self.cfg.nam_temperature)
 
     def _attribute_losses(self, model, batch, image_tokens, image_feat, scale) -> dict[str, torch.Tensor]:
         w, out = self.weights, {}

@@ -138,7 +138,8 @@ _GARMENTS = {
     "fleece": (UPPER, _LONG_SLV),
     # lower
     "pants": (LOWER, _PANTS), "trousers": (LOWER, _PANTS), "jeans": (LOWER, _PANTS),
-    "slacks": (LOWER, _PANTS), "sweatpants": (LOWER, _PANTS), "joggers": (LOWER, _PANTS),
+    "slacks": (LOWER, _PANTS), "sweatpants": (LOWER, _PANTS), "sweats": (LOWER, _PANTS),
+    "joggers": (LOWER, _PANTS),
     "chinos": (LOWER, _PANTS), "khakis": (LOWER, _PANTS), "cargos": (LOWER, _PANTS),
     "trouser": (LOWER, _PANTS), "shorts": (LOWER, _SHORTS), "skirt": (LOWER, _SKIRT),
     "skirts": (LOWER, _SKIRT), "miniskirt": (LOWER, _SKIRT + ((LLEN, SHORT_LOWER, True),)),
@@ -159,9 +160,9 @@ _SIMPLE_NOUNS = {
     BAREHEAD: "bareheaded",
     SLEEVE: "sleeve sleeves",
     HAT: "hat hats cap caps beanie helmet beret fedora visor sunhat baseballcap",
-    BACKPACK: "backpack backpacks rucksack knapsack schoolbag bagonback",
+    BACKPACK: "backpack backpacks rucksack knapsack schoolbag bookbag bagonback",
     HANDBAG: "handbag handbags purse purses clutch pocketbook",
-    BAG: "bag bags satchel tote shoulderbag duffel",
+    BAG: "bag bags satchel tote shoulderbag duffel duffle sack sling",
     DETAIL: ("logo logos letters letter lettering writing words text design designs picture pictures "
              "image images graphic graphics print prints flowers flower dots trim buttons button collar "
              "stars emblem symbol badge numbers number pattern patterns decoration"),

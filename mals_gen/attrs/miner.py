@@ -184,8 +184,9 @@ def _mine(cc: list[int], *, KIND=KIND, NCLS=NCLS, GBIT=GBIT, CBIT=CBIT, NEXTC=NE
         elif k == AND or k == COMMA:
             nxt = cc[i + 1]
             nxt = NEXTC[C.peek(cc, i + 1) if PHRASE_FIRST[nxt] else nxt]
-            if nxt == 0:
+            if nxt == 0 and KIND[cc[i - 1]] != UNK:
                 continue  # "red and white", "red, white and blue": the phrase goes on
+            # ...but "a blue pack, black jacket": a word the lexicon does not know named blue's object
             if pstart:
                 ex, outfit = _flush(ex, outfit, pc, plen, pb_cls, pb_rec, pneg, pout)
                 pc, ptone, plen, ppat, pstart = 0, False, -1, 0, False
@@ -251,10 +252,10 @@ def _detail(cls: int, c: int, ex: int, pc: int, rec, negated: bool, cctx: bool) 
     if cls == L.DETAIL and rec is not None:
         rec[2] = True  # "with a logo": colours the text does not name
     elif cls == L.STRIPES and rec is not None:
-        if pc:
-            rec[1] |= pc
+        if pc and not rec[1]:
+            rec[1] |= pc   # "a shirt with red and white stripes": the stripes are the shirt's colours
         else:
-            rec[2] = True
+            rec[2] = True  # "a black jacket with white stripes": an accent, not a garment colour
     elif cls == L.ANYTHING and cctx and (negated or c == C.NOTHING):
         ex |= _NO_BAGS
     return ex

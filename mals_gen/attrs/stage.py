@@ -1,10 +1,14 @@
 """The in-run `attrs` stage: mine the 27 attributes from each part's captions.
 
-Reads each part's plan rows joined with RUN/caption/part-NNNNN.parquet (`caption`; a planned
-sample without a caption row counts as an empty caption) and the plan's `prompt_attrs` (the
-attributes the prompt asked for), and writes RUN/attrs/part-NNNNN.parquet, in plan order, with `contract.ATTRS_SCHEMA`: `mined_attrs` (27 int8), `attr_source` ("rules-v1:caption") and
-`attr_agreement` = the fraction of slots decided by both the caption and the prompt on which
-they agree (NaN when no slot is decided by both). Parts, resume and ranks come from the runner.
+Reads each part's plan rows joined with RUN/caption/part-NNNNN.parquet (every caption of
+`captions`, or `caption` for older runs; a planned sample without a caption row counts as an
+empty caption) and the plan's `prompt_attrs` (the attributes the prompt asked for), and writes
+RUN/attrs/part-NNNNN.parquet, in plan order, with `contract.ATTRS_SCHEMA`: `mined_attrs` (27 int8;
+several captions combined by `combine.py`), `attr_source` ("rules-v1:caption", or
+"rules-v1:captions" when an image has several), `caption_agreement` (how much an image's captions
+agree; NaN with one) and `attr_agreement` = the fraction of slots decided by both the labels and
+the prompt on which they agree (NaN when no slot is decided by both). Parts, resume and ranks come
+from the runner.
 """
 from __future__ import annotations
 
@@ -16,12 +20,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..contract import ATTRS_SCHEMA, NUM_MALS_ATTRIBUTES
+from ..contract import ATTRS_SCHEMA, NUM_MALS_ATTRIBUTES, caption_entries
+from ..errors import UserError
 from ..manifest import read_joined_part
 from ..plan import load_plan
 from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
 from ..stages import BY_NAME
+from .combine import combine_groups
 from .miner import RULES_VERSION, mine_many
 
 STAGE = "attrs"
@@ -45,15 +51,19 @@ def agreement(mined: np.ndarray, intended: np.ndarray) -> np.ndarray:
 
 def _part_rows(ctx: StageContext, cfg: AttrsConfig) -> list[dict]:
     """The part's captions in plan order, with the plan's prompt_attrs when agreement is wanted."""
-    columns = {"plan": ["prompt_attrs"] if cfg.agreement else [], "caption": ["caption"]}
-    return read_joined_part(ctx.run_dir, ctx.part.index, columns)
+    plan = ["prompt_attrs"] if cfg.agreement else []
+    try:
+        return read_joined_part(ctx.run_dir, ctx.part.index, {"plan": plan, "caption": ["caption", "captions"]})
+    except UserError:  # a caption part written before `captions` existed (a real fault raises again below)
+        return read_joined_part(ctx.run_dir, ctx.part.index, {"plan": plan, "caption": ["caption"]})
 
 
 def _process_part(ctx: StageContext, cfg: AttrsConfig) -> dict:
     rows = _part_rows(ctx, cfg)
     keys = [r["key"] for r in rows]
-    captions = [r["caption"] or "" for r in rows]
-    labels = mine_many(captions)                           # (N, 27) int8
+    texts = [[e["text"] for e in caption_entries(r)] for r in rows]
+    counts = [len(t) for t in texts]
+    labels, caption_agree = combine_groups(mine_many([c for t in texts for c in t]), counts)  # (N, 27), (N,)
     if cfg.agreement:
         unknown = [-1] * NUM_MALS_ATTRIBUTES
         intended = np.asarray([r["prompt_attrs"] or unknown for r in rows], np.int8).reshape(-1, NUM_MALS_ATTRIBUTES)
@@ -63,15 +73,16 @@ def _process_part(ctx: StageContext, cfg: AttrsConfig) -> dict:
     out = pa.Table.from_arrays([
         pa.array(keys, pa.string()),
         pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1), pa.int8()), NUM_MALS_ATTRIBUTES),
-        pa.array([f"{RULES_VERSION}:caption"] * len(keys), pa.string()),
+        pa.array([f"{RULES_VERSION}:{'captions' if n > 1 else 'caption'}" for n in counts], pa.string()),
         pa.array(agree, pa.float32()),
+        pa.array(caption_agree, pa.float32()),
     ], schema=ATTRS_SCHEMA)
     with ctx.output(".parquet") as tmp:
         pq.write_table(out, tmp, compression="zstd")
     ctx.advance(len(keys))
     finite = agree[~np.isnan(agree)]
     return {"samples": len(keys), "decided_slots": int((labels >= 0).sum()),
-            "empty_captions": sum(1 for c in captions if not c.strip()),
+            "empty_captions": sum(1 for n in counts if not n), "captions": sum(counts),
             "agreement_rows": int(finite.size), "agreement_sum": round(float(finite.sum()), 4)}
 
 

@@ -1,12 +1,14 @@
 """Captioners: turn a batch of samples (image, prompt, seed) into captions.
 
-* `PromptCaptioner`: the caption is the sample's prompt (sketch runs draw images from it).
+* `PromptCaptioner`: the caption is the sample's prompt (sketch runs draw images from it), or
+  with a style file the prompt's phrases poured into one drawn style template.
 * `BlipCaptioner`: BLIP, or any model transformers loads as an image-to-text captioner
   (`AutoModelForImageTextToText`: BLIP, BLIP-2, GIT, Pix2Struct, vision-encoder-decoder...),
   decoding from an optional text prefix that is cut from the caption.
 * `InstructionCaptioner`: an instruction-following vision-language model driven by a chat
-  template; each sample gets one style instruction drawn with its own seed, so captions vary in
-  length, order and vocabulary.
+  template; each sample gets one style instruction drawn with its own seed (or, with a style
+  file, an instruction naming one drawn mined style), so captions vary in length, order and
+  vocabulary. `rewrite.py` holds the text-only rewriting captioner.
 
 torch and transformers are imported inside functions so `mals --help` stays fast.
 """
@@ -31,26 +33,53 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 class CaptionItem:
     key: str
     prompt: str
-    seed: int
-    image: Any = None  # PIL.Image (RGB), or None for captioners that do not look at images
+    seed: int                # this caption's seed (the plan seed for an image's first caption)
+    image: Any = None        # PIL.Image (RGB), or None for captioners that do not look at images
+    source: str = ""         # an earlier caption of the image (what `rewrite` restyles)
 
 
 @dataclass
 class CaptionResult:
     text: str
-    extra: dict = field(default_factory=dict)  # per-sample settings, e.g. the instruction drawn
+    extra: dict = field(default_factory=dict)  # per-sample settings: the instruction drawn, the style id
+
+
+def styled(styles: Sequence, seed: int) -> tuple[Any, dict]:
+    """The style drawn for one caption request and its record ({} and None without styles)."""
+    from ..styles.mine import draw_style
+
+    if not styles:
+        return None, {}
+    style = draw_style(styles, seed)
+    return style, {"style": style.id}
 
 
 class PromptCaptioner:
-    """The caption is the prompt the image was made from (right for the sketch backend)."""
+    """The caption is the prompt the image was made from (right for the sketch backend).
+
+    With styles, the prompt's own phrases fill one drawn style template (`styles/fill.py`), so the
+    caption keeps the prompt's attributes in a human annotator's sentence shape."""
     name = "prompt"
     needs_images = False
+
+    def __init__(self, styles: Sequence = ()):
+        self.styles = tuple(styles)
 
     def runtime(self) -> dict:
         return {}
 
     def caption(self, items: Sequence[CaptionItem]) -> list[CaptionResult]:
-        return [CaptionResult(item.prompt) for item in items]
+        from ..styles.fill import fill_template
+
+        out = []
+        for item in items:
+            style, record = styled(self.styles, item.seed)
+            if style is None:
+                out.append(CaptionResult(item.prompt))
+            else:
+                out.append(CaptionResult(fill_template(style.template, item.prompt),
+                                         {**record, "instruction": style.template}))
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,8 +221,9 @@ class InstructionCaptioner:
     needs_images = True
 
     def __init__(self, model: str, settings: dict, instructions: Sequence[str], device: str = "auto",
-                 dtype: str = "auto"):
+                 dtype: str = "auto", styles: Sequence = ()):
         self.model_id = model
+        self.styles = tuple(styles)
         self.name = f"vlm:{model}"
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
@@ -214,7 +244,7 @@ class InstructionCaptioner:
     def caption(self, items: Sequence[CaptionItem]) -> list[CaptionResult]:
         import torch
 
-        chosen = [draw_instruction(self.instructions, item.seed) for item in items]
+        chosen, records = draw_requests(self.instructions, self.styles, items)
         conversations = [[{"role": "user", "content": [{"type": "image", "image": item.image},
                                                        {"type": "text", "text": text}]}]
                          for item, text in zip(items, chosen)]
@@ -230,4 +260,17 @@ class InstructionCaptioner:
         if not self.model.config.is_encoder_decoder:
             out = out[:, inputs["input_ids"].shape[1]:]  # (B, T_new): drop the echoed prompt
         texts = self.processor.batch_decode(out, skip_special_tokens=True)
-        return [CaptionResult(_clean(t), {"instruction": text}) for t, text in zip(texts, chosen)]
+        return [CaptionResult(_clean(t), {"instruction": text, **rec}) for t, text, rec in zip(texts, chosen, records)]
+
+
+def draw_requests(instructions: Sequence[str], styles: Sequence, items: Sequence[CaptionItem]
+                  ) -> tuple[list[str], list[dict]]:
+    """The instruction and style record of each item's caption request (pure in the item seeds)."""
+    from ..styles.mine import style_instruction
+
+    chosen, records = [], []
+    for item in items:
+        style, record = styled(styles, item.seed)
+        chosen.append(style_instruction(style) if style is not None else draw_instruction(instructions, item.seed))
+        records.append(record)
+    return chosen, records

@@ -15,7 +15,7 @@ Our `default` preset for image-to-text models (BLIP) keeps beam search but
 `mals` reproduces MALS: beam search forced to >= 30 new tokens, no repetition control.
 Instruction-following VLMs (`--captioner vlm`) get their own default: greedy decoding (the style
 instruction drawn per sample provides the diversity and keeps reruns identical), room for two
-sentences, a light repetition penalty and no prefix.
+sentences, a light repetition penalty and no prefix; the text-only `rewrite` captioner shares it.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ _VLM_DEFAULT = {
 
 #: preset name -> captioner kind -> settings
 PRESETS: dict[str, dict[str, dict]] = {
-    "default": {"blip": _BLIP_DEFAULT, "vlm": _VLM_DEFAULT},
+    "default": {"blip": _BLIP_DEFAULT, "vlm": _VLM_DEFAULT, "rewrite": _VLM_DEFAULT},
     "mals": {"blip": _MALS},
 }
 
@@ -53,11 +53,12 @@ PRESETS: dict[str, dict[str, dict]] = {
 DEFAULT_MODELS = {
     "blip": "Salesforce/blip-image-captioning-large",
     "vlm": "Qwen/Qwen2.5-VL-3B-Instruct",
+    "rewrite": "Qwen/Qwen2.5-0.5B-Instruct",
 }
 
 
 def preset_settings(preset: str, captioner: str) -> dict:
-    """The settings of `preset` for captioner kind `captioner` ("blip" or "vlm")."""
+    """The settings of `preset` for captioner kind `captioner` ("blip", "vlm" or "rewrite")."""
     if preset not in PRESETS:
         raise UserError(f"unknown caption preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     by_kind = PRESETS[preset]

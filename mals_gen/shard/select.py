@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import to_dict
-from ..contract import NUM_MALS_ATTRIBUTES, ShardSample
+from ..contract import NUM_MALS_ATTRIBUTES, ShardSample, caption_entries
 from ..errors import UserError
 from ..manifest import done_part_files, load_manifest
 from ..plan import load_plan
@@ -90,14 +90,15 @@ def _labels(row: dict, attrs_from: str) -> tuple[list[int] | None, str | None]:
 
 
 def _sample_fields(row: dict, run_dir: Path, split: str, attrs_from: str = "mined") -> ShardSample:
-    caption = row.get("caption")
-    captions = [caption] if _present(caption) and caption else [row["prompt"]]
+    entries = caption_entries(row)     # every caption of the image, with its captioner and style
+    captions = [e["text"] for e in entries] or [row["prompt"]]
     attrs, attr_source = _labels(row, attrs_from)
     box = row.get("person_box")
     provenance = {
         "run": run_dir.name, "backend": row.get("backend"), "model": row.get("model"),
         "seed": int(row["seed"]), "index": int(row["index"]), "prompt_source": row.get("prompt_source"),
-        "text_source": row.get("captioner") if _present(caption) and caption else "prompt",
+        "text_source": entries[0]["captioner"] if entries else "prompt",
+        "caption_sources": [{"captioner": e["captioner"], "style": e["style"]} for e in entries] or None,
         "caption_settings": row.get("caption_settings") if _present(row.get("caption_settings")) else None,
         "person_box": [int(v) for v in box] if _present_list(box, 4) else None,
     }

@@ -133,7 +133,7 @@ def caption_rows(bench: Bench) -> Iterator[dict]:
             "caption",
             folder_,
             plan.parts,
-            lambda ctx: caption_part(ctx, captioner, spec, bs),
+            lambda ctx: caption_part(ctx, [captioner], (spec,), cfg),
             requires="generate",
             progress=False,
             echo=None,
