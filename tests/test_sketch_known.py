@@ -1,9 +1,6 @@
 """Sketch runs know each person's exact box and attributes: the filter and the shards use them."""
 from __future__ import annotations
 
-import json
-import tarfile
-
 import numpy as np
 
 from mals_gen.attrs.stage import AttrsConfig, run_attrs
@@ -13,6 +10,8 @@ from mals_gen.generate.config import GenerateConfig
 from mals_gen.generate.stage import run_generate
 from mals_gen.manifest import load_manifest
 from mals_gen.shard.select import ShardConfig, run_shard
+
+from ._shard_fixtures import tar_samples
 
 
 def test_sketch_box_and_attributes_reach_filter_and_shards(tmp_path):
@@ -29,8 +28,8 @@ def test_sketch_box_and_attributes_reach_filter_and_shards(tmp_path):
         assert 0 <= x0 < x1 <= row["width"] and 0 <= y0 < y1 <= row["height"]
         assert row["n_persons"] == 1 and row["reason"] not in ("no_person", "several_persons")
     run_shard(run, tmp_path / "shards", ShardConfig(attrs_from="known", height=64), progress=False, echo=None)
-    with tarfile.open(next((tmp_path / "shards").glob("*.tar"))) as tf:
-        metas = {m["key"]: m for m in (json.load(tf.extractfile(x)) for x in tf if x.name.endswith(".json"))}
+    samples = [s for tar in sorted((tmp_path / "shards").glob("*.tar")) for s in tar_samples(tar)]
     by_key = frame.set_index("key")
-    for key, meta in metas.items():
-        assert meta["attr_source"] == "known" and meta["mals_attrs"] == list(by_key.loc[key, "known_attrs"])
+    assert samples
+    for s in samples:
+        assert s.attr_source == "known" and list(s.mals_attrs) == list(by_key.loc[s.key, "known_attrs"])
