@@ -14,7 +14,7 @@ from ..errors import UserError
 from .base import SampleRequest, SampleResult
 
 
-def load_pipeline(model: str, torch_dtype):
+def load_pipeline(model: str, torch_dtype, flag: str = "--model"):
     """Load a text-to-image pipeline or fail with one line naming the flags that change it."""
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging as diffusers_logging
@@ -26,9 +26,9 @@ def load_pipeline(model: str, torch_dtype):
         return DiffusionPipeline.from_pretrained(model, dtype=torch_dtype)
     except (OSError, ValueError):
         where = "no such local folder" if not os.path.isdir(model) else "not a saved diffusers pipeline"
-        raise UserError(
-            f"cannot load diffusion model {model!r} ({where}, and the hub is not reachable): "
-            "pass --model FOLDER with a saved pipeline, or --backend sketch to draw without weights") from None
+        fix = "" if flag != "--model" else ", or --backend sketch to draw without weights"
+        raise UserError(f"cannot load diffusion model {model!r} ({where}, and the hub is not reachable): "
+                        f"pass {flag} FOLDER with a saved pipeline{fix}") from None
     finally:
         diffusers_logging.set_verbosity(verbosity)
 
