@@ -67,3 +67,22 @@ def save_tiny_sd_pipeline(folder: str | Path, seed: int = 0) -> Path:
     folder = Path(folder)
     build_tiny_sd_pipeline(seed).save_pretrained(folder)
     return folder
+
+
+def build_tiny_feature_network(dim: int = 8, seed: int = 0):
+    """A random conv net mapping (N, 3, H, W) uint8 images to (N, dim) features: FID plumbing only."""
+    import torch
+
+    torch.manual_seed(seed)
+
+    class TinyFeatures(torch.nn.Module):
+        num_features = dim
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, dim, kernel_size=8, stride=8)
+
+        def forward(self, x):
+            return self.conv(x.float() / 255.0).mean(dim=(2, 3))
+
+    return TinyFeatures()

@@ -50,7 +50,7 @@ class TuneConfig:
         if self.mixed_precision not in PRECISIONS:
             raise UserError(f"tune.mixed_precision (--mixed-precision): unknown {self.mixed_precision!r}; "
                             f"choose one of: {', '.join(PRECISIONS)}")
-        check_resolution(self.height, self.width)
+        check_resolution(self.height, self.width, multiple=1)  # the model's own multiple is checked on load
         for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every", "lora_rank",
                      "sample_steps"):
             if getattr(self, name) <= 0:
