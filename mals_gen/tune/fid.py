@@ -137,6 +137,10 @@ def fid_kid(run: str | Path, reference: str | Path, *, extractor=None, weights: 
     for metric in (fid, kid):
         metric.update(real, real=True)
         metric.update(fake, real=False)
-    kid_mean, kid_std = kid.compute()
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # KID draws random subsets: the same figures on every call
+        torch.manual_seed(0)
+        kid_mean, kid_std = kid.compute()
     return {"fid": float(fid.compute()), "kid_mean": float(kid_mean), "kid_std": float(kid_std),
             "images": len(fake), "reference_images": len(real), "skipped": len(skipped), "feature_network": network}
