@@ -8,7 +8,6 @@ import pytest
 from PIL import Image, ImageOps
 
 from mals_gen.contract import ShardSample
-
 from mals_gen.errors import UserError
 from mals_gen.testing import build_tiny_feature_network
 from mals_gen.tune.fid import fid_kid

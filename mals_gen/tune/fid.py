@@ -123,6 +123,7 @@ def _features(extractor, folder, limit: int, batch: int, device, skipped: list, 
 def fid_kid(run: str | Path, reference: str | Path, *, extractor=None, weights: str | None = None,
             limit: int = 10_000, batch_size: int = 64, device: str = "cpu", kid_subset: int = 1000) -> dict:
     """{'fid', 'kid_mean', 'kid_std', 'images', 'reference_images', 'skipped'} of `run` against `reference`."""
+    import torch
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -137,8 +138,6 @@ def fid_kid(run: str | Path, reference: str | Path, *, extractor=None, weights: 
     for metric in (fid, kid):
         metric.update(real, real=True)
         metric.update(fake, real=False)
-    import torch
-
     with torch.random.fork_rng(devices=[]):  # KID draws random subsets: the same figures on every call
         torch.manual_seed(0)
         kid_mean, kid_std = kid.compute()

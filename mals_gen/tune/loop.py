@@ -97,7 +97,6 @@ def tune_diffusion(shards: str | Path, out: str | Path, cfg: TuneConfig, *, resu
 
 def _train_step(pipe, unet, scheduler, data, optimiser, schedule, accelerator, cfg, step: int) -> float | None:
     """One optimiser step on this process's share of the step's batch; the loss averaged over processes."""
-    import torch
 
     images, captions = data.batch(step, accelerator.process_index, accelerator.num_processes, cfg.batch_size)
     unet.train()

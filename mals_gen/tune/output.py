@@ -36,12 +36,13 @@ def write_card(out: Path, cfg: TuneConfig, shards: str, summary: dict) -> None:
     write_json_atomic(out / CARD_FILE, card)
     use = (f"mals generate --model {cfg.base} --lora {out} --n 1000 --out runs/tuned" if cfg.method == "lora"
            else f"mals generate --model {out} --n 1000 --out runs/tuned")
-    lines = [f"# {out.name}: {cfg.base} fine-tuned on person data ({cfg.method})", "",
-             f"- base model: `{cfg.base}`", f"- data: `{card['shards']}`, split `{cfg.split}`, "
-             f"{summary['pairs']:,} captioned images ({summary['skipped']} unreadable, skipped)",
-             f"- steps: {summary['steps']:,} at batch {cfg.batch_size} x {summary['world_size']} processes, "
+    data = (f"- data: `{card['shards']}`, split `{cfg.split}`, {summary['pairs']:,} captioned images "
+            f"({summary['skipped']} unreadable, skipped)")
+    steps = (f"- steps: {summary['steps']:,} at batch {cfg.batch_size} x {summary['world_size']} processes, "
              f"lr {cfg.lr:g}, {cfg.height}x{cfg.width} pixels (resized and padded), caption dropout "
-             f"{cfg.caption_dropout:g}, precision {cfg.mixed_precision}",
+             f"{cfg.caption_dropout:g}, precision {cfg.mixed_precision}")
+    lines = [f"# {out.name}: {cfg.base} fine-tuned on person data ({cfg.method})", "",
+             f"- base model: `{cfg.base}`", data, steps,
              f"- final loss (mean of the last logged steps): {summary['final_loss']:.4f}", "",
              "Use it:", "", "```bash", use, "```", "", "Settings:", "", "```json",
              json.dumps(to_dict(cfg), indent=2), "```", ""]
