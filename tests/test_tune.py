@@ -36,7 +36,7 @@ def person_shards(tmp_path_factory):
 
 
 def _cfg(base: Path, **kw) -> TuneConfig:
-    settings = {"base": str(base), **SIZE, "steps": 12, "batch_size": 4, "lr": 5e-3, "warmup_steps": 1,
+    settings = {"base": str(base), **SIZE, "steps": 12, "batch_size": 4, "lr": 2e-2, "warmup_steps": 1,
                 "lora_rank": 4, "lora_alpha": 4, "checkpoint_every": 4, "sample_every": 6, "sample_steps": 2,
                 "log_every": 1, "caption_dropout": 0.1, "device": "cpu"}
     return TuneConfig(**{**settings, **kw})
@@ -73,7 +73,7 @@ def test_lora_steps_lower_the_denoising_loss_on_the_shards(tiny_base, person_sha
     before = _eval_loss(pipe, person_shards)
     pipe.load_lora_weights(str(tuned))  # the folder diffusers loads, as a user would
     after = _eval_loss(pipe, person_shards)
-    assert after < before - 0.01, (before, after)
+    assert after < before - 0.03, (before, after)  # seeded: 1.130 -> 1.056 here
     card = json.loads((tuned / "tune.json").read_text())
     assert card["base"] == str(tiny_base) and card["steps"] == 12 and card["pairs"] == 16
     assert "base model" in (tuned / "README.md").read_text()
@@ -121,7 +121,7 @@ def test_resume_after_sigkill_continues_at_the_same_step_with_the_same_loss(tmp_
     reference = [json.loads(x) for x in (tuned / "logs/train.jsonl").read_text().splitlines()]
     assert [x["step"] for x in resumed] == list(range(1, 13)), killed_at
     # same steps, same losses as the uninterrupted run of the `tuned` fixture
-    np.testing.assert_allclose([x["loss"] for x in resumed], [x["loss"] for x in reference], rtol=1e-5)
+    np.testing.assert_allclose([x["loss"] for x in resumed], [x["loss"] for x in reference], rtol=1e-4)
 
 
 def test_adapter_loads_in_generate_changes_output_and_is_part_of_the_plan(tmp_path, tiny_base, tuned):
@@ -163,19 +163,21 @@ def _one_line_error(result) -> str:
 
 
 def test_missing_base_uncaptioned_shards_and_bad_resolution_are_one_line(tmp_path, tiny_base, person_shards):
-    common = ["--out", str(tmp_path / "o"), "--no-progress", "--device", "cpu"]
     line = _one_line_error(run_cli("tune-diffusion", "--shards", str(person_shards), "--base",
-                                   str(tmp_path / "no-model"), *common))
+                                   str(tmp_path / "no-model"), "--out", str(tmp_path / "o"), "--no-progress"))
     assert "--base FOLDER" in line
     bare = [ShardSample(**{**s.__dict__, "captions": ()}) for s in (sample(i)[1] for i in range(4))]
     uncaptioned = write_samples(tmp_path / "bare", bare, per_tar=4)
-    line = _one_line_error(run_cli("tune-diffusion", "--shards", str(uncaptioned), "--base", str(tiny_base), *common))
-    assert "caption" in line and "mals caption" in line
-    line = _one_line_error(run_cli("tune-diffusion", "--shards", str(person_shards), "--base", str(tiny_base),
-                                   "--height", "100", "--width", "30", *common))
-    assert "100x30" in line and "multiples of 4" in line  # the tiny model's multiple (SD 1.5: 64)
-    with pytest.raises(UserError, match="0x32"):
-        tune_diffusion(person_shards, tmp_path / "p", _cfg(tiny_base, height=0, width=32), progress=False, echo=None)
+    # the CLI prints a UserError as its one line (as above): the messages must be one line each
+    for shards, cfg, expected in [
+        (uncaptioned, _cfg(tiny_base), "mals caption"),
+        (person_shards, _cfg(tiny_base, height=100, width=30), "100x30 .* multiples of 4"),  # SD 1.5: of 64
+        (person_shards, _cfg(tiny_base, height=0, width=32), "0x32"),
+    ]:
+        with pytest.raises(UserError, match=expected) as err:
+            tune_diffusion(shards, tmp_path / "p", cfg, progress=False, echo=None)
+        assert "\n" not in str(err.value)
+    assert not (tmp_path / "p").exists()  # refused before anything was written
 
 
 def test_images_are_padded_not_squashed_and_broken_images_are_skipped(tmp_path, capsys):
