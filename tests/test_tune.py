@@ -198,3 +198,16 @@ def test_images_are_padded_not_squashed_and_broken_images_are_skipped(tmp_path, 
     images, captions = data.batch(0, batch_size=3)
     assert len(images) == len(captions) == 2 and list(data.skipped.reasons) == [samples[1].key]
     assert capsys.readouterr().err.count("skipping") == 1
+
+
+def test_settings_come_from_defaults_yaml_flags_and_set(tmp_path):
+    from mals_gen.commands.tune_diffusion import tune_config
+
+    yaml_file = tmp_path / "tune.yaml"
+    yaml_file.write_text("tune:\n  steps: 50\n  lr: 0.001\n  height: 384\n")
+    cfg = tune_config(str(yaml_file), {"lr": 0.002, "width": None}, ["tune.steps=70", "width=192"])
+    assert (cfg.steps, cfg.lr, cfg.height, cfg.width, cfg.method) == (70, 0.002, 384, 192, "lora")
+    with pytest.raises(UserError, match="unknown key 'stpes'"):
+        tune_config(None, {}, ["stpes=3"])
+    with pytest.raises(UserError, match="tune.method"):
+        tune_config(None, {"method": "dreambooth"}, [])

@@ -14,8 +14,9 @@ def tune_config(config_file: str | None, flags: dict, overrides: list[str] | Non
     settings = load_yaml(config_file) if config_file else {}
     settings = settings.get("tune", settings) if isinstance(settings.get("tune"), dict) else settings
     settings = deep_merge(settings, {k: v for k, v in flags.items() if v is not None})
-    parsed = parse_overrides(overrides or [])
-    settings = deep_merge(settings, parsed.get("tune", parsed))
+    parsed = parse_overrides(overrides or [])  # `--set steps=9` and `--set tune.steps=9` alike
+    nested = parsed.pop("tune", {})
+    settings = deep_merge(deep_merge(settings, parsed), nested if isinstance(nested, dict) else {})
     return from_mapping(TuneConfig, settings, "tune").resolved()
 
 
