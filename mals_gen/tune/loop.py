@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..fsutil import ensure_writable_dir
-from .checkpoint import resume_step, save_checkpoint
+from .checkpoint import resume_step, save_checkpoint, save_trainable_only
 from .config import TuneConfig
 from .data import TuneData
 from .model import denoising_loss, load_base, prepare_trainable, step_generator, training_scheduler
@@ -57,6 +57,8 @@ def tune_diffusion(shards: str | Path, out: str | Path, cfg: TuneConfig, *, resu
     params = prepare_trainable(pipe, cfg)
     optimiser, schedule = _optimiser(params, cfg)
     unet, optimiser, schedule = accelerator.prepare(pipe.unet, optimiser, schedule)
+    if cfg.method == "lora":
+        save_trainable_only(accelerator)
     _frozen_to(pipe, accelerator)
     scheduler = training_scheduler(pipe)
     start = resume_step(accelerator, out, resume)
