@@ -110,3 +110,22 @@ def save_tiny_causal_lm(folder: str | Path, words: list[str], seed: int = 0, cha
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def build_tiny_feature_network(dim: int = 8, seed: int = 0):
+    """A random conv net mapping (N, 3, H, W) uint8 images to (N, dim) features: FID plumbing only."""
+    import torch
+
+    torch.manual_seed(seed)
+
+    class TinyFeatures(torch.nn.Module):
+        num_features = dim
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, dim, kernel_size=8, stride=8)
+
+        def forward(self, x):
+            return self.conv(x.float() / 255.0).mean(dim=(2, 3))
+
+    return TinyFeatures()

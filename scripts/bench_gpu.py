@@ -30,6 +30,9 @@ the ratio to it. Rows, in the order they run (most important first):
   gen.sd15.25step-cfg.eager.{bare,ours}   SD-1.5-sized pipeline with classifier-free guidance
       7.5, 25 PNDM steps (the mals-faithful preset). Published: SD-1.5 at 50 steps, 512x512, about
       1.5 images/s on an A100; half the steps and half the pixels should give roughly 4x that.
+  tune.sd15.lora.bf16   one `mals tune-diffusion` step (our loop's step function: VAE + text encoding,
+      LoRA rank 16 UNet forward/backward under bf16 autocast, AdamW) of an SD-1.5-sized pipeline at
+      512x256, batch 16 (scripts/gpu_bench/tuning.py).
   gen.sd-turbo.{1,4}step.compiled.{ours,bare}   as the eager rows with the UNet compiled by our
       backend (`compile=True` -> `unet.compile()`); `first_batch_s` holds the compile time.
 Inputs are made here: random captions over a bert-base-sized WordPiece vocab written by the script
@@ -95,6 +98,7 @@ PACKAGES = [
     ("wcwidth", "wcwidth", "0.9.4"),
     ("webdataset", "webdataset", "1.0.2"),
     ("braceexpand", "braceexpand", "0.1.7"),
+    ("peft", "peft", "0.21.2"),
 ]
 PIP_DOWNLOAD = (
     "python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp "
@@ -145,7 +149,7 @@ def cuda_line() -> tuple[bool, str]:
 
 def families(p) -> list[tuple[str, object, list[str]]]:
     """(family, row generator, the rows it should produce), in run order."""
-    from gpu_bench import captioning, evaluation, generation, training
+    from gpu_bench import captioning, evaluation, generation, training, tuning
 
     steps = p.turbo_steps
     return [
@@ -168,6 +172,7 @@ def families(p) -> list[tuple[str, object, list[str]]]:
             generation.sd15_rows,
             [f"gen.sd15.{p.sd15_steps}step-cfg.eager.{w}" for w in ("bare", "ours")],
         ),
+        ("tuning", tuning.tune_rows, ["tune.sd15.lora.bf16"]),
         (
             "generation-compiled",
             lambda bench: generation.turbo_rows(bench, compile=True),

@@ -14,7 +14,7 @@ from ..errors import UserError
 from .base import SampleRequest, SampleResult
 
 
-def load_pipeline(model: str, torch_dtype):
+def load_pipeline(model: str, torch_dtype, flag: str = "--model"):
     """Load a text-to-image pipeline or fail with one line naming the flags that change it."""
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging as diffusers_logging
@@ -22,27 +22,48 @@ def load_pipeline(model: str, torch_dtype):
     # the hub client's own warnings would bury the one line that matters
     verbosity = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity_error()
+    bars = diffusers_logging.is_progress_bar_enabled()
+    diffusers_logging.disable_progress_bar()  # loading bars would bury it too
     try:
         return DiffusionPipeline.from_pretrained(model, dtype=torch_dtype)
     except (OSError, ValueError):
         where = "no such local folder" if not os.path.isdir(model) else "not a saved diffusers pipeline"
-        raise UserError(
-            f"cannot load diffusion model {model!r} ({where}, and the hub is not reachable): "
-            "pass --model FOLDER with a saved pipeline, or --backend sketch to draw without weights") from None
+        fix = "" if flag != "--model" else ", or --backend sketch to draw without weights"
+        raise UserError(f"cannot load diffusion model {model!r} ({where}, and the hub is not reachable): "
+                        f"pass {flag} FOLDER with a saved pipeline{fix}") from None
     finally:
         diffusers_logging.set_verbosity(verbosity)
+        if bars:
+            diffusers_logging.enable_progress_bar()
+
+
+def load_adapter(pipe, lora: str) -> None:
+    """Load a LoRA folder (`mals tune-diffusion --out`) onto the pipeline, or fail with one line."""
+    from ..generate.planning import lora_weights
+
+    weights = lora_weights(lora)
+    try:
+        pipe.load_lora_weights(str(weights.parent), weight_name=weights.name)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise UserError(f"generate.lora (--lora) {lora}: cannot load it onto {type(pipe).__name__} "
+                        f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); was it tuned from "
+                        "this --model?") from None
 
 
 class DiffusionBackend:
     name = "diffusers"
 
     def __init__(self, model: str, *, steps: int, guidance: float, negative_prompt: str, height: int,
-                 width: int, dtype: str = "auto", device: str = "auto", compile: bool = False, pipeline=None):
+                 width: int, dtype: str = "auto", device: str = "auto", compile: bool = False, pipeline=None,
+                 lora: str | None = None):
 
         self.model = model
         self.device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, self.device)
         self.pipe = pipeline if pipeline is not None else load_pipeline(model, torch_dtype)
+        if lora:
+            load_adapter(self.pipe, lora)
+            self.model = f"{model}+lora:{lora}"  # the manifest's model column names the adapter too
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
         if compile:

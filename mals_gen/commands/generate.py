@@ -11,7 +11,8 @@ def generate(
     n: str | None = typer.Option(None, "--n", help="Samples to plan: 2000, 10k, 1.5M (default 2000)."),
     backend: str | None = typer.Option(None, "--backend", help="diffusers (default) or sketch (no weights)."),
     model: str | None = typer.Option(None, "--model", help="Diffusion pipeline: hub id or local folder."),
-    preset: str | None = typer.Option(None, "--preset", help="sd-turbo (default) or mals-faithful."),
+    lora: str | None = typer.Option(None, "--lora", help="LoRA folder of `mals tune-diffusion` to load onto --model."),
+    preset: str | None = typer.Option(None, "--preset", help="sd-turbo (default), mals-faithful or sda-style."),
     prompts: str | None = typer.Option(None, "--prompts", help="File of descriptions (.txt/.jsonl/.parquet/"
                                           "CUHK-PEDES, ICFG-PEDES or RSTPReid .json) instead of the composer."),
     prompt_field: str | None = typer.Option(None, "--prompt-field", help="Column holding the text."),
@@ -38,7 +39,7 @@ def generate(
     from ..generate.stage import run_generate
     from ..ranks import resolve_ranks
 
-    flags = {"n": n, "backend": backend, "model": model, "preset": preset, "prompts": prompts,
+    flags = {"n": n, "backend": backend, "model": model, "lora": lora, "preset": preset, "prompts": prompts,
              "prompt_field": prompt_field, "batch_size": batch_size, "steps": steps, "guidance": guidance,
              "negative_prompt": negative_prompt, "height": height, "width": width, "dtype": dtype,
              "device": device, "compile": compile, "jpeg_quality": jpeg_quality, "seed": seed,

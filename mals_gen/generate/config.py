@@ -19,8 +19,9 @@ class GenerateConfig:
     seed: int = 0                      # base seed; every sample's seed derives from it and its index
     key_prefix: str = "s"
     backend: str = "diffusers"         # the job is diffusion; `sketch` draws procedurally, no weights
-    preset: str = "sd-turbo"           # diffusion preset: sd-turbo | mals-faithful
+    preset: str = "sd-turbo"           # diffusion preset: sd-turbo | mals-faithful | sda-style
     model: str | None = None           # hub id or local folder; None = the preset's
+    lora: str | None = None            # a LoRA folder of `mals tune-diffusion` loaded onto the model
     steps: int | None = None
     guidance: float | None = None
     negative_prompt: str | None = None
@@ -43,6 +44,8 @@ class GenerateConfig:
         """
         cfg = self._checked()
         if cfg.backend == "sketch":
+            if cfg.lora:
+                raise UserError("generate.lora (--lora) needs the diffusers backend; drop --backend sketch")
             height, width = SKETCH_DEFAULT_SIZE
             return dataclasses.replace(cfg, model=cfg.model or "sketch-v1",
                                        height=cfg.height or height, width=cfg.width or width)
@@ -50,8 +53,10 @@ class GenerateConfig:
             raise UserError(f"generate.preset: unknown preset {cfg.preset!r}; choose one of: "
                             f"{', '.join(DIFFUSION_PRESETS)}")
         preset = DIFFUSION_PRESETS[cfg.preset]
-        filled = {name: preset[name] for name in ("model", "steps", "guidance", "negative_prompt",
-                                                   "height", "width") if getattr(cfg, name) is None}
+        filled = {name: preset.get(name) for name in ("model", "lora", "steps", "guidance", "negative_prompt",
+                                                       "height", "width") if getattr(cfg, name) is None}
+        if cfg.model is not None:
+            filled.pop("lora", None)  # a preset's adapter belongs to the preset's model only
         cfg = dataclasses.replace(cfg, **filled)
         if cfg.height % 8 or cfg.width % 8:
             raise UserError("generate.height and generate.width (--height, --width) must be multiples of 8 "

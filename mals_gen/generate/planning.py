@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contract import NUM_MALS_ATTRIBUTES, PLAN_SCHEMA
+from ..errors import UserError
 from ..manifest import write_part
 from ..plan import RunPlan
 from ..prompts.composer import ComposerConfig
@@ -27,6 +28,38 @@ def _open_descriptions(path: str, field: str | None):
     from ..prompts.files import DescriptionFile
 
     return DescriptionFile(path, field=field)  # raises a one-line UserError if the file is bad
+
+
+LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # what `mals tune-diffusion` and diffusers write
+
+
+def lora_weights(lora: str) -> Path:
+    """The adapter's weights file in a LoRA folder (or the file itself), or a one-line error."""
+    path = Path(lora)
+    found = path if path.is_file() else path / LORA_WEIGHTS
+    if not found.is_file():
+        raise UserError(f"generate.lora (--lora) {lora}: no {LORA_WEIGHTS} there; train one with "
+                        f"`mals tune-diffusion --shards shards/NAME --base MODEL --out {lora}`")
+    return found
+
+
+def adapter_identity(lora: str) -> str:
+    """sha256 of the adapter's weights: a resumed run refuses another adapter, even under the same path."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with lora_weights(lora).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def plan_source(prompts: str | None, prompt_field: str | None, composer: ComposerConfig,
+                lora: str | None = None) -> dict:
+    """`prompt_source`, plus the adapter's identity when a LoRA is loaded (plan.json's `source` is
+    what a resumed run must agree on; runs without an adapter keep their old plan.json unchanged)."""
+    source = prompt_source(prompts, prompt_field, composer)
+    return {**source, "lora_sha256": adapter_identity(lora)} if lora else source
 
 
 def prompt_source(prompts: str | None, prompt_field: str | None, composer: ComposerConfig) -> dict:

@@ -22,11 +22,11 @@ from ..ranks import ONE_PROCESS, Ranks
 from ..runner import StageContext, StageSummary, run_stage
 from .config import GenerateConfig
 from .part_writer import PartImageWriter
-from .planning import PromptProvider, plan_part, prompt_source
+from .planning import PromptProvider, plan_part, plan_source
 
 
 def build_plan(cfg: GenerateConfig) -> RunPlan:
-    source = prompt_source(cfg.prompts, cfg.prompt_field, cfg.composer)
+    source = plan_source(cfg.prompts, cfg.prompt_field, cfg.composer, cfg.lora)
     return RunPlan(n=cfg.n, part_size=cfg.part_size, seed=cfg.seed, key_prefix=cfg.key_prefix,
                    source=source, config=to_dict(cfg))
 
@@ -40,7 +40,7 @@ def make_backend(cfg: GenerateConfig) -> ImageBackend:
 
     return DiffusionBackend(cfg.model, steps=cfg.steps, guidance=cfg.guidance,
                             negative_prompt=cfg.negative_prompt, height=cfg.height, width=cfg.width,
-                            dtype=cfg.dtype, device=cfg.device, compile=cfg.compile)
+                            dtype=cfg.dtype, device=cfg.device, compile=cfg.compile, lora=cfg.lora)
 
 
 def generate_part(ctx: StageContext, backend: ImageBackend, cfg: GenerateConfig) -> dict:
