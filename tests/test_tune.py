@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mals_gen import layout
 from mals_gen.contract import ShardSample
 from mals_gen.errors import UserError
 from mals_gen.tune.config import TuneConfig
@@ -138,8 +139,8 @@ def test_adapter_loads_in_generate_changes_output_and_is_part_of_the_plan(tmp_pa
                      "--n", "2", "--part-size", "2", "--height", "64", "--width", "32", "--device", "cpu",
                      "--out", str(tmp_path / "lora"), "--no-progress")
     assert result.returncode == 0, result.stderr
-    plain = read_members(tmp_path / "plain/generate/part-00000.tar")
-    tuned_images = read_members(tmp_path / "lora/generate/part-00000.tar")
+    plain = read_members(layout.images_dir(tmp_path / "plain") / "part-00000.tar")
+    tuned_images = read_members(layout.images_dir(tmp_path / "lora") / "part-00000.tar")
     assert plain.keys() == tuned_images.keys() and any(plain[k] != tuned_images[k] for k in plain)
     plan = json.loads((tmp_path / "lora/plan.json").read_text())
     assert len(plan["source"]["lora_sha256"]) == 64

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 RunArg = Annotated[Path, typer.Argument(help="run folder with finished caption parts")]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="also write the table as an HTML page")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="also write the table as an HTML page")]
 NoEmbOpt = Annotated[bool, typer.Option("--no-embeddings", help="skip the MiniLM mean pairwise cosine (faster)")]
 
 

@@ -15,7 +15,7 @@ def fid(
     limit: int = typer.Option(10_000, "--limit", help="At most this many images of each side."),
     batch_size: int = typer.Option(64, "--batch-size"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda ..."),
-    out: str | None = typer.Option(None, "--out", help="Write the figures as JSON here (default RUN/fid.json)."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Write the figures as JSON here (default RUN/fid.json)."),
 ) -> None:
     """FID and KID (torchmetrics, torch-fidelity's Inception-v3) of generated images against a reference."""
     from ..devices import resolve_device

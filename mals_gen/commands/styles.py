@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 FromOpt = Annotated[Path, typer.Option("--from", help="descriptions: .jsonl/.parquet/.csv table or a shard folder")]
-OutOpt = Annotated[Path, typer.Option("--out", help="style file to write (JSON)")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="style file to write (JSON)")]
 KOpt = Annotated[int, typer.Option("--k", help="number of style clusters (k-means)")]
 ColumnOpt = Annotated[str | None, typer.Option("--column", help="text column of a table (default caption, else text)")]
 EncoderOpt = Annotated[str, typer.Option("--encoder", help="sentence encoder: bundled (all-MiniLM-L6-v2), "

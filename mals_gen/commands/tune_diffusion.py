@@ -23,7 +23,7 @@ def tune_config(config_file: str | None, flags: dict, overrides: list[str] | Non
 def tune_diffusion(
     shards: str = typer.Option(..., "--shards", help="Shard folder with captioned images (any importer, any run)."),
     base: str | None = typer.Option(None, "--base", help="Base pipeline: hub id or folder (default SD 1.5)."),
-    out: str = typer.Option(..., "--out", help="Folder for the adapter (or pipeline), card, logs, checkpoints."),
+    out: str = typer.Option(..., "--out", "-o", help="Folder for the adapter (or pipeline), card, logs, checkpoints."),
     method: str | None = typer.Option(None, "--method", help="lora (default) or full (the whole UNet)."),
     split: str | None = typer.Option(None, "--split", help="Split of the shards to learn from (default train)."),
     steps: int | None = typer.Option(None, "--steps"),

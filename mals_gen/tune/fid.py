@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from .. import layout
 from ..errors import UserError
 from ..tario import PartTar
 
@@ -27,12 +28,12 @@ SIDE = 299
 
 
 def image_tars(folder: str | Path) -> list[Path]:
-    """The tars holding a folder's images: a shard folder's NNNNNN.tar or a run's generate/part-*.tar."""
+    """The tars holding a folder's images: a shard folder's NNNNNN.tar or a run's images/part-*.tar."""
     folder = Path(folder)
     if (folder / "manifest.parquet").is_file():
         tars = sorted(folder.glob("[0-9]*.tar"))
     else:
-        tars = sorted((folder / "generate").glob("part-*.tar"))
+        tars = sorted(layout.images_dir(folder).glob("part-*.tar"))
     if not tars:
         raise UserError(f"{folder} holds no images: pass a run folder (`mals generate --out`) or a shard folder")
     return tars
