@@ -26,6 +26,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mals_gen import layout
 from mals_gen.images_import.stage import ImportConfig, run_import
 from mals_gen.tario import add_member
 
@@ -77,7 +78,7 @@ def main() -> None:
         for i in range(args.scenes):
             shutil.copy(bus, root / "scenes" / f"bus{i}.jpg")
         seconds = timed_import(root / "scenes", root / "crops", ImportConfig(detect_persons=True))
-        stats = json.loads((root / "crops" / "plan" / "stats.json").read_text())   # detection runs when planning
+        stats = json.loads(layout.stats_path(root / "crops", "plan").read_text())   # detection runs when planning
         print(f"--detect-persons: {args.scenes / seconds:9.2f} scene images/s, {stats['ok']} crops; "
               f"detector {stats['detect_seconds'] / seconds:.0%} of the time")
 
