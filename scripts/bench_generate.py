@@ -10,12 +10,12 @@ Usage: python scripts/bench_generate.py [--n 600] [--diffusion-n 48]
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from benchutil import int_options  # scripts/benchutil.py (the script's folder is on sys.path)
 
 
 def bench_sketch(n: int, workdir: Path) -> dict:
@@ -80,10 +80,7 @@ def bench_tiny_diffusion(n: int, workdir: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=600)
-    parser.add_argument("--diffusion-n", type=int, default=48)
-    args = parser.parse_args()
+    args = int_options(__doc__, n=600, diffusion_n=48).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rows = [bench_sketch(args.n, Path(tmp)), bench_tiny_diffusion(args.diffusion_n, Path(tmp))]
     print(f"{'row':<16}{'ours samples/s':>16}{'bare loop samples/s':>21}{'ours/bare':>11}{'outside model':>15}")

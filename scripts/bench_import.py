@@ -13,7 +13,6 @@ Wall-clock rates on a shared machine are noisy: re-measure on an idle one.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import shutil
@@ -26,6 +25,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchutil import int_options, seconds  # scripts/benchutil.py (the script's folder is on sys.path)
+
 from mals_gen import layout
 from mals_gen.images_import.stage import ImportConfig, run_import
 from mals_gen.tario import add_member
@@ -51,22 +52,14 @@ def bare_copy(paths: list[Path], out: Path) -> float:
     return time.perf_counter() - started
 
 
-def timed_import(src: Path, run: Path, cfg: ImportConfig) -> float:
-    started = time.perf_counter()
-    run_import(src, run, cfg, progress=False, echo=None)
-    return time.perf_counter() - started
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=400)
-    ap.add_argument("--scenes", type=int, default=4)
-    args = ap.parse_args()
+    args = int_options(__doc__, n=400, scenes=4).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         paths = make_images(root / "images", args.n)
         bare = bare_copy(paths, root / "bare.tar")
-        whole = timed_import(root / "images", root / "run", ImportConfig(part_size=200))
+        whole = seconds(run_import, root / "images", root / "run", ImportConfig(part_size=200),
+                        progress=False, echo=None)
         print(f"bare read+write : {args.n / bare:9.1f} images/s")
         print(f"mals import     : {args.n / whole:9.1f} images/s  ({bare / whole:.2f}x the bare loop)")
         spec = importlib.util.find_spec("ultralytics")
@@ -77,10 +70,11 @@ def main() -> None:
         (root / "scenes").mkdir()
         for i in range(args.scenes):
             shutil.copy(bus, root / "scenes" / f"bus{i}.jpg")
-        seconds = timed_import(root / "scenes", root / "crops", ImportConfig(detect_persons=True))
+        took = seconds(run_import, root / "scenes", root / "crops", ImportConfig(detect_persons=True),
+                       progress=False, echo=None)
         stats = json.loads(layout.stats_path(root / "crops", "plan").read_text())   # detection runs when planning
-        print(f"--detect-persons: {args.scenes / seconds:9.2f} scene images/s, {stats['ok']} crops; "
-              f"detector {stats['detect_seconds'] / seconds:.0%} of the time")
+        print(f"--detect-persons: {args.scenes / took:9.2f} scene images/s, {stats['ok']} crops; "
+              f"detector {stats['detect_seconds'] / took:.0%} of the time")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ hashes every byte, and writes sizes.json, manifest.parquet, the card and the che
 """
 from __future__ import annotations
 
-import argparse
 import io
 import shutil
 import tarfile
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchutil import int_options, seconds  # scripts/benchutil.py (the script's folder is on sys.path)
 from PIL import Image
 
 from mals_gen.contract import CAPTION_SCHEMA, FILTER_SCHEMA, GENERATE_SCHEMA, NUM_MALS_ATTRIBUTES, PLAN_SCHEMA
@@ -99,18 +99,8 @@ def floor(shards: list[list[tuple[str, bytes]]], out: Path) -> float:
     return time.perf_counter() - started
 
 
-def timed_shard(run: Path, out: Path, cfg: ShardConfig) -> float:
-    started = time.perf_counter()
-    run_shard(run, out, cfg, progress=False, echo=None)
-    return time.perf_counter() - started
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=4000)
-    ap.add_argument("--per-shard", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=1)
+    ap = int_options(__doc__, n=4000, per_shard=1000, repeat=3, workers=1)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_shard_"))
     try:
@@ -119,12 +109,14 @@ def main() -> None:
         reencode = ShardConfig(samples_per_shard=args.per_shard, height=384, workers=args.workers)
         times: dict[str, list[float]] = {"floor": [], "passthrough": [], "re-encode": []}
         for r in range(args.repeat):
-            times["passthrough"].append(timed_shard(tmp / "run", tmp / f"pass{r}", passthrough))
+            times["passthrough"].append(seconds(run_shard, tmp / "run", tmp / f"pass{r}", passthrough,
+                                               progress=False, echo=None))
             if r == 0:
                 shards = members_of(tmp / "pass0")
                 size_mb = sum(len(d) for s in shards for _, d in s) / 1e6
             times["floor"].append(floor(shards, tmp / f"floor{r}"))
-            times["re-encode"].append(timed_shard(tmp / "run", tmp / f"enc{r}", reencode))
+            times["re-encode"].append(seconds(run_shard, tmp / "run", tmp / f"enc{r}", reencode,
+                                             progress=False, echo=None))
         best = {k: min(v) for k, v in times.items()}
         print(f"{args.n} samples, {len(shards)} shards, {size_mb:.1f} MB of member bytes, workers={args.workers}, "
               f"best of {args.repeat}")

@@ -14,7 +14,6 @@ so the ratio is an upper bound of the overhead at full size.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchutil import int_options  # scripts/benchutil.py (the script's folder is on sys.path)
 from PIL import Image
 
 from mals_gen.contract import ShardSample
@@ -88,10 +88,7 @@ def ours(cfg: TuneConfig, steps: int, shards: Path) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--batch", type=int, default=8)
-    args = ap.parse_args()
+    args = int_options(__doc__, steps=30, batch=8).parse_args()
     torch.set_num_threads(1)
     cfg = TuneConfig(height=HEIGHT, width=WIDTH, batch_size=args.batch, lora_rank=4, lora_alpha=4, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:

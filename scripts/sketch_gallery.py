@@ -7,10 +7,10 @@ of the vectors are random explicit labels, half leave most slots at -1 for the r
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
+from benchutil import int_options  # scripts/benchutil.py (the script's folder is on sys.path)
 from PIL import ImageDraw
 
 from mals_gen.backends.sketch import look_summary, render_with_look
@@ -35,12 +35,7 @@ def random_vector(rng: np.random.Generator, explicit: bool) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=32)
-    ap.add_argument("--cols", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--height", type=int, default=256)
-    ap.add_argument("--width", type=int, default=128)
+    ap = int_options(__doc__, n=32, cols=8, seed=0, height=256, width=128)
     ap.add_argument("--boxes", action="store_true", help="outline the returned person box")
     ap.add_argument("--out", type=Path, default=Path("bench_out/sketch_gallery.png"))
     args = ap.parse_args()
