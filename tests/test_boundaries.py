@@ -9,9 +9,9 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Shared rather than copied: one atomic-write, contact-sheet and command-discovery helper for both tools.
+# Shared rather than copied: one atomic-write, contact-sheet, command-discovery and EDA helper for both tools.
 ALLOWED = {"mals_gen.contract", "mals_gen.config", "mals_gen.errors", "mals_gen.fsutil",
-           "mals_gen.contact_sheet", "mals_gen.cliutil"}
+           "mals_gen.contact_sheet", "mals_gen.cliutil", "mals_gen.eda", "mals_gen.wordnet"}
 
 
 def _imports(path: Path) -> list[str]:

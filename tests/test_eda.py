@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from aptm_train.data.eda import (
+from mals_gen.eda import (
     STOP_WORDS,
     EdaConfig,
     check_style,
@@ -94,7 +94,7 @@ def test_both_styles_reproducible_from_the_seed():
 def test_original_synonyms_keep_base_forms_and_make_eda_pickles():
     import pickle
 
-    from aptm_train.data.wordnet import WordNet, find_wordnet_dir
+    from mals_gen.wordnet import WordNet, find_wordnet_dir
 
     wn = WordNet(find_wordnet_dir())
     assert "shirt" in wn.synonyms("shirts", "original") and "shirt" not in wn.synonyms("shirts")
@@ -114,9 +114,9 @@ def test_the_finetune_recipe_trains_with_the_original_eda(monkeypatch):
     from aptm_train.train.config import resolve
 
     built = {}
-    monkeypatch.setattr("aptm_train.data.wordnet.find_wordnet_dir", lambda folder: folder)
-    monkeypatch.setattr("aptm_train.data.wordnet.WordNet", lambda folder: "wordnet")
-    monkeypatch.setattr("aptm_train.data.eda.make_eda", lambda cfg, wordnet: built.setdefault("cfg", cfg))
+    monkeypatch.setattr("mals_gen.wordnet.find_wordnet_dir", lambda folder: folder)
+    monkeypatch.setattr("mals_gen.wordnet.WordNet", lambda folder: "wordnet")
+    monkeypatch.setattr("mals_gen.eda.make_eda", lambda cfg, wordnet: built.setdefault("cfg", cfg))
     setup.eda_fn(resolve("finetune", None, {"data": {"shards": "s"}, "out": "o"}))
     assert (built["cfg"].style, built["cfg"].alpha) == ("original", 0.1)
     with pytest.raises(UserError, match="data.eda_style must be one of ours, original"):

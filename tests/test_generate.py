@@ -232,3 +232,23 @@ def test_ranks_come_from_flags_or_environment():
     assert resolve_ranks(env={"RANK": "3", "WORLD_SIZE": "4"}) == Ranks(3, 4)
     assert resolve_ranks(env={"SLURM_PROCID": "1", "SLURM_NTASKS": "2"}) == Ranks(1, 2)
     assert resolve_ranks(1, 2, env={"RANK": "0", "WORLD_SIZE": "8"}) == Ranks(1, 2)
+
+
+def test_reused_descriptions_become_eda_edited_prompts(tmp_path):
+    """SDA's expanded prompts: first use verbatim, every reuse an EDA-edited copy seeded per sample."""
+    prompts = tmp_path / "captions.txt"
+    texts = ["a man in a red shirt and black pants walking", "a woman in a blue dress with a white handbag",
+             "a young man wearing a green jacket and gray jeans"]
+    prompts.write_text("\n".join(texts) + "\n")
+    cfg = GenerateConfig(n=12, part_size=6, backend="sketch", prompts=str(prompts), prompt_eda=0.3)
+    for name in ("a", "b"):
+        run_generate(tmp_path / name, cfg, progress=False, echo=None)
+    first, second = (load_manifest(tmp_path / name).prompt.tolist() for name in ("a", "b"))
+    assert first == second                                      # seeded per sample: resumable, reproducible
+    assert first[:3] == texts                                    # the first pass is the file itself
+    reused = first[3:]
+    assert sum(p != texts[i % 3] for i, p in zip(range(3, 12), reused)) >= 6   # reuses are edited
+    assert len(set(reused)) == len(reused)                       # and differ from each other
+    assert load_plan(tmp_path / "a").source["eda"] == 0.3
+    with pytest.raises(UserError, match=r"--prompt-eda\) edits descriptions from a file"):
+        GenerateConfig(n=4, backend="sketch", prompt_eda=0.2).resolved()

@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mals_gen.config import deep_merge, from_mapping, load_yaml
+from mals_gen.eda import STYLES as EDA_STYLES
 from mals_gen.errors import UserError
-
-from ..data.eda import STYLES as EDA_STYLES
 
 MODES = ("exact", "resampled")
 SCHEDULES = ("linear", "aptm-step", "constant")
@@ -37,7 +36,7 @@ class DataConfig:
     id_by: str = "image"           # ITC/ITM identity: "image" (pretraining) | "person" (fine-tuning)
     eda: bool = False              # EDA caption copies (fine-tuning)
     eda_alpha: float = 0.1
-    eda_style: str = "ours"        # ours | original (the official EDA; see aptm_train/data/eda.py)
+    eda_style: str = "ours"        # ours | original (the official EDA; see mals_gen/eda.py)
     wordnet_dir: str = ""          # WordNet database folder for EDA synonyms ("" = search)
     randaug_ops: int = 2
     randaug_magnitude: int = 7     # on the original 0-10 scale

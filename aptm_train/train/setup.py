@@ -93,8 +93,8 @@ def eda_fn(cfg: TrainConfig):
     """The EDA text function for the pipeline, or None when the recipe does not use EDA copies."""
     if not cfg.data.eda:
         return None
-    from ..data.eda import EdaConfig, make_eda
-    from ..data.wordnet import WordNet, find_wordnet_dir
+    from mals_gen.eda import EdaConfig, make_eda
+    from mals_gen.wordnet import WordNet, find_wordnet_dir
 
     wordnet = WordNet(find_wordnet_dir(cfg.data.wordnet_dir))
     return make_eda(EdaConfig(alpha=cfg.data.eda_alpha, style=cfg.data.eda_style), wordnet)

@@ -16,6 +16,8 @@ def generate(
     prompts: str | None = typer.Option(None, "--prompts", help="File of descriptions (.txt/.jsonl/.parquet/"
                                           "CUHK-PEDES, ICFG-PEDES or RSTPReid .json) instead of the composer."),
     prompt_field: str | None = typer.Option(None, "--prompt-field", help="Column holding the text."),
+    prompt_eda: float | None = typer.Option(None, "--prompt-eda", help="EDA edit rate of reused descriptions "
+                                                                       "(SDA's expanded prompts; 0 = as they are)."),
     batch_size: int | None = typer.Option(None, "--batch-size"),
     steps: int | None = typer.Option(None, "--steps"),
     guidance: float | None = typer.Option(None, "--guidance"),
@@ -40,7 +42,7 @@ def generate(
     from ..ranks import resolve_ranks
 
     flags = {"n": n, "backend": backend, "model": model, "lora": lora, "preset": preset, "prompts": prompts,
-             "prompt_field": prompt_field, "batch_size": batch_size, "steps": steps, "guidance": guidance,
+             "prompt_field": prompt_field, "prompt_eda": prompt_eda, "batch_size": batch_size, "steps": steps, "guidance": guidance,
              "negative_prompt": negative_prompt, "height": height, "width": width, "dtype": dtype,
              "device": device, "compile": compile, "jpeg_quality": jpeg_quality, "seed": seed,
              "part_size": part_size}

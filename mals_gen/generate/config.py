@@ -34,6 +34,10 @@ class GenerateConfig:
     jpeg_quality: int = 92
     prompts: str | None = None         # a file of descriptions instead of the composer
     prompt_field: str | None = None    # column / field holding the text in that file
+    # EDA edit rate for reused descriptions (SDA's expanded prompts): when N exceeds the file, every
+    # use after the first is the description with synonym / insert / swap / delete edits at this
+    # rate, seeded per sample (mals_gen/eda.py); 0 keeps the descriptions as they are.
+    prompt_eda: float = 0.0
     composer: ComposerConfig = field(default_factory=ComposerConfig)  # attribute priors of the composer
 
     def resolved(self) -> GenerateConfig:
@@ -79,6 +83,10 @@ class GenerateConfig:
             if getattr(cfg, name) <= 0:
                 raise UserError(f"generate.{name} (--{name.replace('_', '-')}) must be positive, "
                                 f"got {getattr(cfg, name)}")
+        if not 0.0 <= cfg.prompt_eda <= 0.5:
+            raise UserError(f"generate.prompt_eda (--prompt-eda) is an edit rate within 0..0.5, got {cfg.prompt_eda}")
+        if cfg.prompt_eda and cfg.prompts is None:
+            raise UserError("generate.prompt_eda (--prompt-eda) edits descriptions from a file: pass --prompts FILE")
         if not 1 <= cfg.jpeg_quality <= 100:
             raise UserError(f"generate.jpeg_quality (--jpeg-quality) must be within 1..100, got {cfg.jpeg_quality}")
         return cfg

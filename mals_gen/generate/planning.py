@@ -6,6 +6,7 @@ planning 1.5M samples is instant and any sample can be rebuilt alone.
 """
 from __future__ import annotations
 
+import random
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ..runner import StageContext
 
 # Composer draws use their own stream so that prompt and image noise never share random numbers.
 _PROMPT_STREAM = 0x5052
+_EDA_STREAM = 0x454441  # "EDA": the edits of a reused description draw from their own stream
 
 
 @lru_cache(maxsize=2)
@@ -55,11 +57,22 @@ def adapter_identity(lora: str) -> str:
 
 
 def plan_source(prompts: str | None, prompt_field: str | None, composer: ComposerConfig,
-                lora: str | None = None) -> dict:
-    """`prompt_source`, plus the adapter's identity when a LoRA is loaded (plan.json's `source` is
-    what a resumed run must agree on; runs without an adapter keep their old plan.json unchanged)."""
+                lora: str | None = None, prompt_eda: float = 0.0) -> dict:
+    """`prompt_source`, plus the adapter's identity when a LoRA is loaded and the EDA rate of reused
+    descriptions (plan.json's `source` is what a resumed run must agree on; runs without either keep
+    their old plan.json unchanged)."""
     source = prompt_source(prompts, prompt_field, composer)
+    if prompt_eda:
+        eda_synonyms()  # WordNet must be there before plan.json is written
+        source = {**source, "eda": prompt_eda}
     return {**source, "lora_sha256": adapter_identity(lora)} if lora else source
+
+
+def eda_synonyms():
+    """WordNet for EDA edits of descriptions (mals_gen/wordnet.py says where it comes from)."""
+    from ..wordnet import WordNet, find_wordnet_dir
+
+    return WordNet(find_wordnet_dir(None))
 
 
 def prompt_source(prompts: str | None, prompt_field: str | None, composer: ComposerConfig) -> dict:
@@ -90,6 +103,11 @@ class PromptProvider:
         else:
             self._file = _open_descriptions(source["path"], source.get("field"))
             self.name = self._file.name
+            self._eda = None
+            if source.get("eda"):
+                from ..eda import EdaConfig, make_eda
+
+                self._eda = make_eda(EdaConfig(alpha=source["eda"], style="original"), eda_synonyms())
 
     def prompts(self, plan: RunPlan, start: int, stop: int) -> tuple[list[str], np.ndarray]:
         """(prompts, intended attributes (stop-start, 27) int8) for samples [start, stop)."""
@@ -101,6 +119,10 @@ class PromptProvider:
                 attrs.append(vec)
             return texts, np.asarray(attrs, dtype=np.int8).reshape(-1, NUM_MALS_ATTRIBUTES)
         texts = self._file.texts(start, stop)
+        if self._eda is not None:  # reuses of a description (index >= count) are EDA-edited copies
+            count = self.source["count"]
+            texts = [t if i < count else self._eda(t, random.Random(plan.sample_seed(i) ^ _EDA_STREAM))
+                     for i, t in zip(range(start, stop), texts)]
         # What a description says is what its image should show: mine it (-1 where it is silent).
         from ..attrs.miner import mine_many
 

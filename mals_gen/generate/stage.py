@@ -26,7 +26,7 @@ from .planning import PromptProvider, plan_part, plan_source
 
 
 def build_plan(cfg: GenerateConfig) -> RunPlan:
-    source = plan_source(cfg.prompts, cfg.prompt_field, cfg.composer, cfg.lora)
+    source = plan_source(cfg.prompts, cfg.prompt_field, cfg.composer, cfg.lora, cfg.prompt_eda)
     return RunPlan(n=cfg.n, part_size=cfg.part_size, seed=cfg.seed, key_prefix=cfg.key_prefix,
                    source=source, config=to_dict(cfg))
 

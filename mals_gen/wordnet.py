@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mals_gen.errors import UserError
+from .errors import UserError
 
 SEARCH_DIRS = ("/usr/share/wordnet", "/usr/local/share/wordnet", "~/nltk_data/corpora/wordnet",
                "/usr/share/nltk_data/corpora/wordnet")

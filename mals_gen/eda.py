@@ -4,7 +4,7 @@ APTM's fine-tuning adds ITC and ITM on an EDA copy of each caption: one operatio
 random among synonym replacement, random insertion (a synonym of a random word at a random
 place), random swap and random deletion, each at rate alpha = 0.1 (n = max(1, alpha * words)
 edits; deletion drops each word with probability alpha). Synonyms come from WordNet
-(`aptm_train.data.wordnet`); NLTK's English stop words are never replaced. Every call takes its
+(`mals_gen.wordnet`); NLTK's English stop words are never replaced. Every call takes its
 own `random.Random`, so an augmentation is reproducible from the pair's seed.
 
 Two styles (`EdaConfig.style`, docs/method.md "Facts read from the official code"):
@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mals_gen.errors import UserError
+from .errors import UserError
 
 STYLES = ("ours", "original")
 
@@ -61,7 +61,7 @@ class EdaConfig:
 def make_eda(cfg: EdaConfig, wordnet) -> Callable[[str, random.Random], str]:
     """The training pipeline's text function `fn(caption, rng)` in `cfg`'s style (picklable for workers).
 
-    wordnet: an `aptm_train.data.wordnet.WordNet`; its synonyms follow the same style.
+    wordnet: a `mals_gen.wordnet.WordNet`; its synonyms follow the same style.
     """
     check_style(cfg.style)
     synonyms = functools.partial(wordnet.synonyms, style=cfg.style)
