@@ -1,4 +1,4 @@
-"""EDA (Wei & Zou 2019) caption augmentation for fine-tuning: one of four word-level edits.
+"""EDA (Wei & Zou 2019): one of four word-level edits, for fine-tuning captions and SDA-style prompts.
 
 APTM's fine-tuning adds ITC and ITM on an EDA copy of each caption: one operation picked at
 random among synonym replacement, random insertion (a synonym of a random word at a random
