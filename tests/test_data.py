@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from aptm_train.data.collate import Collate, clean_caption
-from aptm_train.data.eda import eda, random_deletion, random_swap, synonym_replacement
 from aptm_train.data.pipeline import PairStream, batches, make_loader, make_spec
 from aptm_train.data.shards import NORM_STATS, open_shards, require_attrs
 from aptm_train.data.transforms import test_transform as eval_transform
 from aptm_train.data.transforms import train_transform
 from aptm_train.train.config import OptimConfig, ScheduleConfig
 from aptm_train.train.optim import lr_factor, param_groups
+from mals_gen.eda import eda, random_deletion, random_swap, synonym_replacement
 from mals_gen.errors import UserError
 
 from ._train_shards import train_keys, write_shards
@@ -161,7 +161,7 @@ def test_eda_operations():
 
 
 def test_wordnet_synonyms_from_the_installed_database():
-    from aptm_train.data.wordnet import WordNet, find_wordnet_dir
+    from mals_gen.wordnet import WordNet, find_wordnet_dir
 
     wn = WordNet(find_wordnet_dir())
     assert "top" in wn.synonyms("shirts") or "garment" not in wn.synonyms("shirts")
