@@ -1,7 +1,8 @@
 """`mals run pipelines/PRESET.yaml [--set key=value ...]`: every stage in order from one YAML.
 
-The YAML has `out` (the run folder), `shard_out` (the shard folder) and one mapping per stage:
-generate, caption, attrs, filter, shard, report. A stage's mapping is its Config's fields plus
+The YAML has `out` (the run folder), `shard_out` (the shard folder) and one mapping per stage of
+the registry: import (real photos; idle unless `import.source` is set), generate, caption, attrs,
+filter, shard, report. A stage's mapping is its Config's fields plus
 `enabled` (default true), so `filter: {enabled: false}` skips it. Every enabled stage's config is
 built and validated before anything runs (a typo fails in a second, not after hours of
 generation); the resolved config is written to RUN/pipeline.yaml; each stage resumes from its
