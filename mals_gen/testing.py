@@ -23,7 +23,7 @@ def write_tiny_clip_tokenizer(folder: str | Path) -> Path:
         vocab[sym + "</w>"] = len(vocab)
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    # positional arguments: transformers 5.x silently ignores vocab_file= (docs/design.md, "Known pitfalls")
+    # positional arguments: transformers 5.x silently ignores vocab_file=
     tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
     tokenizer.save_pretrained(folder)
     return folder
