@@ -129,7 +129,7 @@ def test_bert_size_mismatch_is_user_error(tmp_path):
 def test_bundled_minilm_loads_into_aptm_mini():
     cfg = named_config("aptm-mini")
     assert cfg.text == TextConfig(hidden_size=384, num_layers=6, fusion_layer=3, num_heads=12,
-                                  intermediate_size=1536, pooling="mean")
+                                  intermediate_size=1536, pooling="mean", itm_pooling="mean")
     model = APTM.from_config(cfg)
     (report,) = load_pretrained(model)
     assert len(report.loaded) >= 6 * 16 + 5
@@ -151,6 +151,27 @@ def test_aptm_mini_text_features_tell_captions_apart():
         cls = torch.nn.functional.normalize(tokens[:, 0], dim=-1)
     assert float(cls[0] @ cls[1]) > 0.999          # why aptm-mini does not use [CLS]
     assert float(feat[0] @ feat[1]) < 0.98
+
+
+@pytest.mark.parametrize("how", ["cls", "mean"])
+def test_itm_head_reads_the_pooling_its_config_names(how, monkeypatch):
+    """With a fusion [CLS] that is the same for every caption (MiniLM's), only mean pooling lets
+    the ITM head tell two captions apart; "cls" (APTM, and checkpoints without the field) does not."""
+    cfg = named_config("aptm-tiny")
+    cfg = dataclasses.replace(cfg, text=dataclasses.replace(cfg.text, itm_pooling=how))
+    model = APTM.from_config(cfg).eval()
+    hidden = cfg.text.hidden_size
+    fused = torch.randn(2, 5, hidden, generator=torch.Generator().manual_seed(0))
+    fused[:, 0] = 1.0                                        # one [CLS] for both captions
+    monkeypatch.setattr(model, "fuse", lambda text, mask, image: fused)
+    mask = torch.ones(2, 5, dtype=torch.long)
+    with torch.no_grad():
+        logits = model.itm_logits(torch.zeros(2, 5, hidden), mask, torch.zeros(2, 3, cfg.vision.width))
+    assert torch.allclose(logits[0], logits[1]) == (how == "cls")
+
+
+def test_old_config_files_keep_the_cls_itm_head():
+    assert TextConfig().itm_pooling == "cls" and named_config("aptm-base").text.itm_pooling == "cls"
 
 
 def test_tokenize_follows_the_original_convention():

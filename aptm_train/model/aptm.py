@@ -73,13 +73,11 @@ class APTM(nn.Module):
         The feature is the [CLS] token (APTM) or, with `text.pooling == "mean"`, the mean of the
         caption's tokens (padding excluded)."""
         tokens = self.text_encoder.encode_text(input_ids, attention_mask)  # (B, L, Dt)
-        if self.config.text.pooling == "mean":
-            weights = attention_mask.unsqueeze(-1).to(tokens.dtype)        # (B, L, 1)
-            pooled = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, Dt)
-        else:
-            pooled = tokens[:, 0]                                          # (B, Dt)
+        pooled = pool(tokens, attention_mask, self.config.text.pooling)    # (B, Dt)
         feat = F.normalize(self.text_proj(pooled), dim=-1)                 # (B, E)
         return tokens, feat
+        weights = attention_mask.unsqueeze(-1).to(tokens.dtype)            # (B, L, 1)
+        return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
     def fuse(self, text_tokens: torch.Tensor, attention_mask: torch.Tensor,
              image_tokens: torch.Tensor) -> torch.Tensor:
@@ -89,9 +87,13 @@ class APTM(nn.Module):
     # -- heads ----------------------------------------------------------------------------------
     def itm_logits(self, text_tokens: torch.Tensor, attention_mask: torch.Tensor,
                    image_tokens: torch.Tensor) -> torch.Tensor:
-        """(B, 2) match logits from the fusion [CLS]; class 1 = "match"."""
+        """(B, 2) match logits from the fusion output pooled by `text.itm_pooling`; class 1 = "match".
+
+        APTM reads the fusion [CLS]. aptm-mini pools by mean: all-MiniLM-L6-v2's [CLS] enters the
+        fusion layers identical for every caption (cosine 1.000), so an ITM head on it starts
+        blind to the text (the CPU demo's ITM loss sat at the 1:2 prior through 700 steps)."""
         fused = self.fuse(text_tokens, attention_mask, image_tokens)       # (B, L, Dt)
-        return self.itm_head(fused[:, 0])                                   # (B, 2)
+        return self.itm_head(pool(fused, attention_mask, self.config.text.itm_pooling))  # (B, 2)
 
     def mlm_hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                    image_tokens: torch.Tensor) -> torch.Tensor:
@@ -111,6 +113,14 @@ class APTM(nn.Module):
     def logit_scale(self, clamp: tuple[float, float] | None = None) -> torch.Tensor:
         """1 / temp; with `clamp` (e.g. TEMP_RANGE) temp is clamped first (gradient flows inside the range)."""
         return 1.0 / (self.temp if clamp is None else self.temp.clamp(*clamp))
+
+
+def pool(tokens: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
+    """(B, L, D) -> (B, D): the [CLS] token ("cls") or the mean of the unpadded tokens ("mean")."""
+    if how != "mean":
+        return tokens[:, 0]
+    weights = attention_mask.unsqueeze(-1).to(tokens.dtype)                # (B, L, 1)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -55,6 +55,10 @@ class TextConfig:
     # was trained with mean pooling and its [CLS] output is the same for every sentence (cosine
     # 1.000 between unrelated captions after its first 3 layers), so aptm-mini pools by mean.
     pooling: str = "cls"
+    # Input of the ITM head: the fusion output's [CLS] (APTM) or its "mean" over the caption's tokens.
+    # MiniLM's [CLS] enters the fusion layers identical for every caption, so an ITM head on it starts
+    # blind to the text; aptm-mini reads the mean. Checkpoints written before this field read "cls".
+    itm_pooling: str = "cls"
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,10 @@ def validate(cfg: APTMConfig) -> None:
     scale = v.patch_size * 2 ** (len(v.depths) - 1)
     if v.img_size[0] % scale or v.img_size[1] % scale:
         raise UserError(f"model config {cfg.name}: vision.img_size {v.img_size} must be divisible by {scale}")
-    if t.pooling not in ("cls", "mean"):
-        raise UserError(f"model config {cfg.name}: text.pooling must be 'cls' or 'mean', got {t.pooling!r}")
+    for name in ("pooling", "itm_pooling"):
+        if getattr(t, name) not in ("cls", "mean"):
+            raise UserError(f"model config {cfg.name}: text.{name} must be 'cls' or 'mean', "
+                            f"got {getattr(t, name)!r}")
     if t.hidden_size % t.num_heads:
         raise UserError(f"model config {cfg.name}: text.hidden_size is not divisible by text.num_heads")
     if not 0 < t.fusion_layer < t.num_layers:
@@ -107,7 +113,8 @@ def _mini() -> APTMConfig:
         name="aptm-mini",
         vision=VisionConfig(embed_dim=48, depths=(2, 2, 2, 2), num_heads=(2, 4, 8, 16)),
         text=TextConfig(hidden_size=384, num_layers=6, fusion_layer=3, num_heads=12,
-                        intermediate_size=1536, pooling="mean"),
+                        intermediate_size=1536, pooling="mean",
+                        itm_pooling="mean"),
         pretrained_text=BUNDLED_MINILM,
     )
 
