@@ -67,7 +67,9 @@ def test_pretrain_loss_falls_and_exports(full_run):
     assert model.config.vision.img_size == (96, 32)
     assert (full_run / "best" / "best.json").is_file() and (full_run / "config.yaml").is_file()
     record = json.loads((full_run / "log.jsonl").read_text().splitlines()[0])
-    assert {"lr", "samples_per_s", "itc_loss", "itm_loss", "mlm_loss", "iac_loss", "iam_loss", "mam_loss"} <= set(record)
+    assert {"lr", "samples_per_s", "data_wait_s", "data_wait_share", "itc_loss", "itm_loss", "mlm_loss",
+            "iac_loss", "iam_loss", "mam_loss"} <= set(record)
+    assert 0 <= record["data_wait_share"] <= 1 and record["data_wait_s"] >= 0
     assert any((full_run / "tb").iterdir())
     kept = sorted(p.name for p in (full_run / "checkpoints").iterdir())
     assert kept == ["step-00000004", "step-00000008", "step-00000012"]   # keep_last = 3
@@ -227,3 +229,16 @@ def test_collate_follows_the_task():
     assert ((padded["mlm_labels"] != -100).sum(1) == 10).all()                     # round(0.25 * 40) = 10
     mals = setup.collate_fn(cfg, tok, task_config("mals-pretrain"), max_len=40)(pairs)
     assert (mals["attrs"] == -1).all() and mals["attrs"].shape == (2, 27)         # 26 labels do not fit 27
+
+
+def test_timed_reports_each_wait_and_yields_everything():
+    from aptm_train.train.logging import timed
+
+    def slow():
+        for i in range(3):
+            time.sleep(0.02 * i)
+            yield i
+
+    waits = []
+    assert list(timed(slow(), waits.append)) == [0, 1, 2]
+    assert len(waits) == 3 and waits[2] >= 0.04 > waits[0]

@@ -1,13 +1,17 @@
 """Run logging on the main process: a tqdm bar with ETA, RUN/log.jsonl and TensorBoard (RUN/tb).
 
 Every `log_every` optimiser steps one record: step, epoch, each loss component (averaged over the
-steps since the last record), learning rate, samples/s. Validation records go to the same files.
+steps since the last record), learning rate, samples/s, and the data wait: seconds a batch took to
+arrive (reading, decoding, collate) per batch (`data_wait_s`) and as a share of the wall time
+(`data_wait_share`), so a step that waits for data shows in the log. Validation records go to the
+same files.
 """
 from __future__ import annotations
 
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 
@@ -18,6 +22,7 @@ class RunLogger:
         self.sums: dict[str, float] = defaultdict(float)
         self.count = 0
         self.samples = 0
+        self.wait = 0.0
         self.t0 = time.perf_counter()
         self.bar = self.tb = self.jsonl = None
         if not enabled:
@@ -36,6 +41,10 @@ class RunLogger:
         self.count += 1
         self.samples += samples
 
+    def waited(self, seconds: float) -> None:
+        """Time the loop spent waiting for one batch."""
+        self.wait += seconds
+
     def step(self, step: int) -> None:
         if self.bar is not None:
             self.bar.update(1)
@@ -46,10 +55,11 @@ class RunLogger:
             return None
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
         record = {"step": step, "epoch": epoch, "lr": lr, "samples_per_s": round(self.samples / elapsed, 2)}
+        record |= {"data_wait_s": round(self.wait / self.count, 4), "data_wait_share": round(self.wait / elapsed, 4)}
         record |= {k: round(v / self.count, 6) for k, v in sorted(self.sums.items())}
         record |= extra or {}
         self.sums.clear()
-        self.count, self.samples, self.t0 = 0, 0, time.perf_counter()
+        self.count, self.samples, self.wait, self.t0 = 0, 0, 0.0, time.perf_counter()
         self.write(record)
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{record.get('loss', 0):.4f}", lr=f"{lr:.2e}",
@@ -73,3 +83,16 @@ class RunLogger:
             self.jsonl.close()
         if self.tb is not None:
             self.tb.close()
+
+
+def timed(items: Iterable, report: Callable[[float], None]) -> Iterator:
+    """Yield `items`, reporting the seconds each one took to arrive."""
+    it = iter(items)
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        report(time.perf_counter() - start)
+        yield item

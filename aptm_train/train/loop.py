@@ -24,7 +24,7 @@ from . import resume as resume_rules
 from . import setup
 from .checkpoint import export_model, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .logging import RunLogger
+from .logging import RunLogger, timed
 from .optim import build_optimizer, build_scheduler, steps_for
 from .validate import itc_retrieval, val_samples
 
@@ -141,7 +141,8 @@ class Trainer:
         loader = make_loader(PairStream(spec, self.train_tf, self.eda))
         micro = sum(consumed) // cfg.data.batch_size
         record = None
-        for batch in batches(iter(loader), cfg.data.batch_size, self.collate, pad=self.acc.num_processes > 1):
+        stream = batches(iter(loader), cfg.data.batch_size, self.collate, pad=self.acc.num_processes > 1)
+        for batch in timed(stream, self.log.waited):
             window = min(cfg.optim.grad_accum, self.batches_per_epoch - (micro // cfg.optim.grad_accum)
                          * cfg.optim.grad_accum)
             sync = (micro + 1) % cfg.optim.grad_accum == 0 or micro + 1 == self.batches_per_epoch
