@@ -76,8 +76,6 @@ class APTM(nn.Module):
         pooled = pool(tokens, attention_mask, self.config.text.pooling)    # (B, Dt)
         feat = F.normalize(self.text_proj(pooled), dim=-1)                 # (B, E)
         return tokens, feat
-        weights = attention_mask.unsqueeze(-1).to(tokens.dtype)            # (B, L, 1)
-        return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
     def fuse(self, text_tokens: torch.Tensor, attention_mask: torch.Tensor,
              image_tokens: torch.Tensor) -> torch.Tensor:
