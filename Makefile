@@ -19,7 +19,8 @@ wordnet:
 	  else echo "note: install Debian's wordnet-base (or set APTM_WORDNET_DIR) for EDA fine-tuning"; fi; \
 	fi
 
-$(STAMP): pyproject.toml requirements.txt
+# setup.py and scan.py: the install compiles scan.py (mypyc), so an edit rebuilds it
+$(STAMP): pyproject.toml requirements.txt setup.py mals_gen/attrs/scan.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
