@@ -70,7 +70,7 @@ def _mine_in(tree: Path) -> tuple[bool, list, str]:
     return compiled, labels, out.stderr
 
 
-def test_plain_python_without_a_build_or_with_a_stale_one(tmp_path):
+def test_plain_python_without_a_build_or_with_a_stale_or_broken_one(tmp_path):
     want = miner.mine_many(SAMPLE).tolist()
     scan_py = _copy_package(tmp_path / "bare", with_build=False)
     assert _mine_in(tmp_path / "bare")[:2] == (False, want)
@@ -84,3 +84,9 @@ def test_plain_python_without_a_build_or_with_a_stale_one(tmp_path):
     compiled, labels, err = _mine_in(tmp_path / "built")
     assert (compiled, labels) == (False, want)
     assert "older than scan.py" in err
+    for lib in scan_py.parent.glob("scan__mypyc*.so"):  # half a build: the runtime library gone
+        lib.unlink()
+        os.utime(scan_py, (build.stat().st_mtime - 60,) * 2)
+        compiled, labels, err = _mine_in(tmp_path / "built")
+        assert (compiled, labels) == (False, want)
+        assert "does not load" in err

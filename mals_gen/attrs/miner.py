@@ -48,7 +48,11 @@ def source_pass() -> ModuleType:
 
 def _load_pass() -> tuple[ModuleType, bool]:
     """The pass module and whether it is compiled: the mypyc build unless it is missing or stale."""
-    from . import scan
+    try:
+        from . import scan
+    except ImportError as err:  # half a build (the module without its mypyc runtime library)
+        warnings.warn(f"the compiled scan module does not load ({err}): mining with plain Python", stacklevel=2)
+        return source_pass(), False
     if not scan.__file__.endswith(tuple(EXTENSION_SUFFIXES)):
         return scan, False
     # An editable install keeps the build beside the source (and setup.py stamps it): after
