@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mals_gen.attrs.miner import mine_many
+from mals_gen.attrs.miner import COMPILED, mine_many
 
 COLOURS = ["black", "white", "red", "blue", "gray", "grey", "green", "yellow", "pink", "purple",
            "brown", "navy", "khaki", "dark blue", "light blue", "beige", "orange"]
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     duplicated = [r.choice(pool) for _ in range(args.n)]
     warmup = make_texts(2000, args.seed + 3)
     print(f"{args.n} captions per set; distinct set has {len(set(distinct))} unique, "
-          f"duplicated set {len(set(duplicated))} unique; one process, one core")
+          f"duplicated set {len(set(duplicated))} unique; one process, one core; "
+          f"miner's pass {'compiled (mypyc)' if COMPILED else 'plain Python (no build: setup.py)'}")
     print(f"{'labeller':<26}{'distinct c/s':>14}{'duplicated c/s':>16}{'(wall: distinct':>17}{'duplicated)':>13}")
     rows = [("split (lower+split only)", split_only), ("naive keyword in-scan", naive), ("mine_many (ours)", mine_many)]
     rates = {}
