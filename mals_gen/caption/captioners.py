@@ -63,7 +63,12 @@ class PromptCaptioner:
     needs_images = False
 
     def __init__(self, styles: Sequence = ()):
+        from ..styles.fill import follow_up_frames
+
         self.styles = tuple(styles)
+        # later sentences of every style ("[pronoun] carries a [bag] ."): what the drawn style has no
+        # slot for is said in another annotator's words before the fixed closing sentence
+        self.frames = follow_up_frames([s.template for s in self.styles])
 
     def runtime(self) -> dict:
         return {}
@@ -77,7 +82,9 @@ class PromptCaptioner:
             if style is None:
                 out.append(CaptionResult(item.prompt))
             else:
-                out.append(CaptionResult(fill_template(style.template, item.prompt),
+                turn = item.seed % max(len(self.frames), 1)   # each caption tries the frames from its own start
+                out.append(CaptionResult(fill_template(style.template, item.prompt,
+                                                       self.frames[turn:] + self.frames[:turn]),
                                          {**record, "instruction": style.template}))
         return out
 
