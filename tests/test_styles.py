@@ -12,9 +12,11 @@ from mals_gen.styles.mine import (
     Style,
     cluster_styles,
     draw_style,
+    draw_template,
     mine_styles,
     read_styles,
     style_instruction,
+    style_templates,
     write_styles,
 )
 
@@ -105,3 +107,21 @@ def test_mals_styles_cli_with_the_bundled_encoder(tmp_path):
     assert res.exit_code == 0, res.output
     styles = read_styles(out)
     assert len(styles) == 3 and sum(s.size for s in styles) == len(CORPUS)
+
+
+def test_clusters_with_one_sentence_shape_are_merged():
+    """"a young [person] wearing ..." writes what "a [person] wearing ..." writes: one style, sizes summed."""
+    texts = ["A woman wearing a red top and black pants.", "A young man wearing a blue top and grey pants.",
+             "The man has short hair."]
+    styles = cluster_styles(texts, np.eye(3), k=3, seed=0)
+    assert [(s.id, s.size) for s in styles] == [(0, 2), (1, 1)]
+    assert set(styles[0].examples) == set(texts[:2])
+
+
+def test_a_styles_examples_are_drawn_as_templates_too():
+    style = Style(0, "a [person] in a [colour] [upper] .", ("The man has a red coat on.", "Woman, red top.",
+                                                           "A girl in a blue top."), 3)
+    templates = style_templates(style)
+    assert templates == ("a [person] in a [colour] [upper] .", "the [person] has a [colour] [upper] on .",
+                         "[person] , [colour] [upper] .")
+    assert {draw_template(templates, seed) for seed in range(60)} == set(templates)

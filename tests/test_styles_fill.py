@@ -11,9 +11,10 @@ from mals_gen.caption.captioners import CaptionItem, PromptCaptioner
 from mals_gen.diversity.metrics import words
 from mals_gen.prompts.composer import PromptComposer
 from mals_gen.styles.blank import blank_attributes
-from mals_gen.styles.fill import fill_template, follow_up_frames
+from mals_gen.styles.fill import fill_template
 from mals_gen.styles.mine import read_styles
 from mals_gen.styles.read import read_description
+from mals_gen.styles.template import follow_up_frames, shape
 from tests.test_styles import CORPUS
 
 DEV_STYLES = Path(__file__).resolve().parents[1] / "pipelines" / "styles-dev.json"
@@ -22,6 +23,16 @@ DEV_STYLES = Path(__file__).resolve().parents[1] / "pipelines" / "styles-dev.jso
 _FREE = {"a", "an", "the", "is", "are", "he", "she", "his", "her", "him", "they", "their", "it", "its", "of", "and",
          "with", "in", "on", "at", "to", "there", "this", "also", "has", "have", "wearing", "wears", "wear", "dressed",
          "carrying", "carries", "holds", "holding", "head"}
+
+
+def test_tokenize_spans_is_tokenize_with_where_each_token_came_from():
+    from mals_gen.attrs import lexicon as L
+
+    text = "A brown short-sleeved button-up Shirt, a black crossbody bag on his back; T-shirt."
+    toks = L.tokenize_spans(text)
+    assert [w for w, _, _ in toks if w] == L.tokenize(text)
+    assert [text[a:b] for w, a, b in toks if w in ("shoulderbag", "onback", "tshirt", "")] == \
+        ["button-up", "crossbody bag", "on his back", "T-shirt"]
 
 
 def test_read_quotes_phrases_with_their_tails_and_keeps_the_context():
@@ -75,6 +86,26 @@ def test_follow_up_frames_have_a_subject_a_finite_verb_and_a_slot():
     frames = follow_up_frames(["a [person] wearing a [colour] [upper] . [pronoun] carries a [colour] [bag] .",
                                "the [person] has [length] [hair] . [pronoun] [length] [hair] is tied ."])
     assert frames == [["[pronoun]", "carries", "a", "[bag]"], ["[pronoun]", "has", "[hair]"]]
+
+
+def test_an_absence_in_the_template_is_left_out_wherever_it_stands():
+    prompt = "A man in a red coat and blue jeans with a cap."
+    assert fill_template("a [person] without a [hat] , in a [colour] [upper] and [colour] [lower] .", prompt) == \
+        "A man, in a red coat and blue jeans. He also wears a cap."
+    assert fill_template("[pronoun] is a [person] in a [colour] [upper] , [pronoun] does not carry any [bag] or "
+                         "[hat] .", prompt) == "He is a man in a red coat. He also wears blue jeans and a cap."
+
+
+def test_shape_is_what_the_fill_writes():
+    assert shape("a young [person] wearing a [colour] and [colour] [upper] with flowers on it .") == \
+        shape("a [person] wearing a [colour] [upper] .") == "a [person] wearing a [upper]"
+    assert shape("[pronoun] carries a [bag] . [pronoun] does not wear a [hat] .") == "[pronoun] carries a [bag]"
+
+
+def test_a_colour_said_after_its_noun_leaves_the_sentence_to_the_closing_one():
+    out = fill_template("the [person] s [upper] is [colour] and [pronoun] [lower] are [colour] .",
+                        "A man in a red coat and blue jeans.")
+    assert out == "The man wears a red coat and blue jeans."
 
 
 def _composer_prompts(n: int, seed: int = 0):

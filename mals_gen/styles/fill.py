@@ -2,9 +2,8 @@
 
 A sketch image is drawn from its prompt, so its styled caption must say exactly what the prompt
 says, in the template's sentence shape. `read.py` quotes the prompt's phrases by slot class and
-keeps its context (pose, scene, camera, extras). A template sentence is cut into units, each a
-connector ("and", ",", "with"), words and at most one noun slot ("and wears a [colour] [upper]").
-A unit takes the next phrase of its class (a top slot takes a dress when there is no top), with
+keeps its context (pose, scene, camera, extras); `template.py` cuts a template sentence into units,
+each a connector, words and at most one noun slot ("and wears a [colour] [upper]"). A unit takes the next phrase of its class (a top slot takes a dress when there is no top), with
 the phrase's own modifiers; a unit whose slot has no phrase is dropped with its connector. Template
 words that name something ("sandals", "on both shoulders", "with flowers on it", "young") are
 dropped: the prompt did not say them. Phrases the template has no room for go into follow-up
@@ -17,79 +16,19 @@ import re
 from collections.abc import Sequence
 
 from ..attrs import lexicon as L
-from .blank import FOOTWEAR
 from .read import Phrase, Reading, read_description
+from .template import NOUNS, SUBJECT_NEXT, follow_up_frames, foreign, is_verb, lead, negated, sentences, units
 
-_MODIFIERS = {"[colour]", "[length]", "[pattern]"}
-_NOUNS = {"[person]", "[upper]", "[lower]", "[dress]", "[outfit]", "[hat]", "[bag]", "[hair]", "[shoes]"}
-_CONNECTORS = {",", "and", "with", "or"}
-_SLEEVE_WORDS = {w for w, (kind, _) in L.LEX.items() if kind in (L.SLEEVED, L.SLEEVELESS)}
 # which phrase classes a slot takes, in order: a dress answers "a [upper] and [lower]" as one garment
 _TAKES = {"[upper]": ("[upper]", "[outfit]", "[dress]", "[other]"), "[lower]": ("[lower]",),
           "[dress]": ("[dress]", "[outfit]", "[upper]", "[other]"),
           "[outfit]": ("[outfit]", "[dress]", "[upper]", "[other]"),
           "[hat]": ("[hat]",), "[bag]": ("[bag]",), "[hair]": ("[hair]",), "[shoes]": ("[shoes]",)}
-_FUNCTION_KINDS = {L.DET, L.PRON, L.AND, L.COMMA, L.IN, L.LINK, L.WEARV, L.CARRYV, L.SKIP, L.BOUND}
-_POSE_WORDS = {"walking", "standing", "looking", "going", "waiting", "talking", "riding", "sitting", "crossing",
-               "using"}
-_SUBJECT_NEXT = {"is", "was", "has", "had", "wears", "wore", "carries", "holds", "also", "appears", "seems",
-                 "looks", "walks", "stands", "does", "can", "might", "may", "and", "who"}
 _PLURAL_SINGULAR = {"dress", "glass"}
 _MASS = {"hair", "clothes", "clothing", "attire", "footwear"}
 _FORMS = {L.MALE: ("he", "his", "him"), L.FEMALE: ("she", "her", "her"), None: ("they", "their", "them")}
 _PLACE_WORDS = {"on", "in", "at", "near", "under", "along", "next", "outside", "inside", "behind", "by", "beside",
                 "across", "around", "through"}
-_SENTENCE = re.compile(r"[^.;!?]+[.;!?]?")
-
-
-def _foreign(word: str) -> bool:
-    """A template word that names something (a thing, a place, a look): the prompt may not have it."""
-    if word in _NOUNS or word == "[pronoun]":
-        return False
-    kind = L.LEX.get(word, (None,))[0]
-    return not (kind in _FUNCTION_KINDS or kind == L.STOP and word not in _POSE_WORDS)
-
-
-def _negated(sentence: str) -> bool:
-    return any(L.LEX.get(t, (None,))[0] == L.NEG or t == "nothing" for t in L.tokenize(sentence))
-
-
-def _clean(sentence: str) -> list[str]:
-    """A template sentence's words without modifier slots (a phrase brings its own) or end marks."""
-    words = [w for w in sentence.split() if w not in (".", "!", "?", ";")]
-    out: list[str] = []
-    for i, w in enumerate(words):
-        nxt = next((x for x in words[i + 1:] if x not in _MODIFIERS and x not in _SLEEVE_WORDS), "")
-        if w in _MODIFIERS or w in _SLEEVE_WORDS:
-            continue
-        if w in ("sleeve", "sleeves") and nxt in _NOUNS:
-            continue                                    # "[length] sleeve [upper]": part of the phrase
-        if w == "and" and i and words[i - 1] in _MODIFIERS and i + 1 < len(words) and words[i + 1] in _MODIFIERS:
-            continue                                    # "[colour] and [colour] [upper]"
-        out.append("[shoes]" if w in FOOTWEAR else w)
-    return out
-
-
-def _units(words: list[str]) -> list[list[str]]:
-    """Cut before each connector and after each noun slot: "and wears a [upper]" is one unit."""
-    units: list[list[str]] = []
-    cur: list[str] = []
-    for w in words:
-        if w in _CONNECTORS and cur and not all(x in _CONNECTORS for x in cur):
-            units.append(cur)
-            cur = []
-        cur.append(w)
-        if w in _NOUNS:
-            units.append(cur)
-            cur = []
-    return units + [cur] if cur else units
-
-
-def _lead(unit: list[str]) -> tuple[list[str], list[str]]:
-    k = 0
-    while k < len(unit) and unit[k] in _CONNECTORS:
-        k += 1
-    return unit[:k], unit[k:]
 
 
 class _Filler:
@@ -133,9 +72,14 @@ class _Filler:
         """One template sentence filled; [] when it would say nothing of the person."""
         kept: list[list] = []                           # [connectors, words] per kept unit
         filled, lost_and, head, pass_on = False, [], None, None
-        for unit in _units(words):
-            conn, body = _lead(unit)
-            slot = body[-1] if body and body[-1] in _NOUNS else None
+        cut = units(words)
+        for unit, absent in zip(cut, negated(cut)):
+            conn, body = lead(unit)
+            slot = body[-1] if body and body[-1] in NOUNS else None
+            if absent and slot != "[person]":          # "does not carry any [bag]": left out
+                lost_and += [len(kept)] if "and" in conn else []
+                pass_on = pass_on or ("with" if "with" in conn else None)
+                continue
             if slot is not None and slot != "[person]":
                 phrase = self.take(slot)
                 if phrase is None:                      # the unit goes, and what joined it
@@ -146,13 +90,13 @@ class _Filler:
                     continue
                 body = [*body[:-1], phrase]
                 filled = True
-            elif slot is None and any(_foreign(w) for w in body):
+            elif slot is None and any(foreign(w) for w in body):
                 pass_on = pass_on or ("with" if "with" in conn else None)
                 continue
-            body = [w for w in body if isinstance(w, Phrase) or not _foreign(w)]
+            body = [w for w in body if isinstance(w, Phrase) or not foreign(w)]
             if head is not None:
                 conn = []                               # the kept unit takes the dropped one's place
-                verb = next((w for w in body if isinstance(w, str) and _is_verb(w)), "")
+                verb = next((w for w in body if isinstance(w, str) and is_verb(w)), "")
                 # "has [hair] and wears": "wears"; "is wearing a [upper] and carrying": "is carrying"
                 keep = {"[pronoun]", *(_AUX if verb.endswith("ing") else ())}
                 if body[0] != "[pronoun]":              # "and [pronoun] is wearing" has its own subject
@@ -170,7 +114,7 @@ class _Filler:
         words = [w for conn, body in kept for w in (*conn, *body)]
         if not filled:                                  # "the [person] has [hair] ." without hair: the
             return self.give_back()                     # next sentence's subject names the person
-        if "[person]" not in words and not any(isinstance(w, str) and _is_verb(w) for w in words):
+        if "[person]" not in words and not any(isinstance(w, str) and is_verb(w) for w in words):
             return self.give_back()                     # "[pronoun] [hair] ." would be a fragment
         self.taken = []
         return self._render(words)
@@ -247,18 +191,14 @@ _AUX = {"is", "are", "was", "were"}
 _ARTICLE_WORDS = {"a", "an", "the", "pair", "of"}
 
 
-def _is_verb(word: str) -> bool:
-    return word in ("has", "have") or L.LEX.get(word, (None,))[0] in (L.WEARV, L.CARRYV, L.LINK)
-
-
 def _head(words: list, earlier: list | None) -> list | None:
     """What of a dropped unit the next unit needs: its subject and verb ("[pronoun] wears"), not a
     bare preposition ("over a [upper]") or article; None when there is nothing to keep."""
     words = list(words)
     while words and words[-1] in _ARTICLE_WORDS:
         words.pop()
-    words = [w for w in words if not _foreign(w)]
-    if any(w == "[pronoun]" or _is_verb(w) for w in words):
+    words = [w for w in words if not foreign(w)]
+    if any(w == "[pronoun]" or is_verb(w) for w in words):
         return [*(earlier or []), *words]
     return earlier
 
@@ -267,7 +207,7 @@ def _pronoun_form(prev: str, nxt: str) -> int:
     """0 subject, 1 possessive, 2 object, from the words around the pronoun slot."""
     if nxt == "[phrase]":
         return 1
-    if prev in ("", ".", ";", ",", "and", "but") or nxt in _SUBJECT_NEXT:
+    if prev in ("", ".", ";", ",", "and", "but") or nxt in SUBJECT_NEXT:
         return 0
     if nxt.startswith("[") and nxt != "[pronoun]" or nxt.isalpha():
         return 1
@@ -291,41 +231,6 @@ def _article(out: list[str], phrase: Phrase) -> None:
         out.append("a")
 
 
-def _without_negation(sentence: str) -> str:
-    """The sentence up to the comma before its negated clause; "" when the negation has no comma."""
-    while _negated(sentence):
-        head, comma, _ = sentence.rpartition(",")
-        if not comma:
-            return ""
-        sentence = head
-    return sentence
-
-
-def _sentences(template: str) -> list[list[str]]:
-    """A template's sentences as word lists. Negated clauses are left out: filled with a present
-    object they would say the opposite ("does not carry any [bag]")."""
-    kept = (_without_negation(s) for s in _SENTENCE.findall(template))
-    return [_clean(s) for s in kept if s.strip()]
-
-
-def follow_up_frames(templates: Sequence[str]) -> list[list[str]]:
-    """The sentences of `templates` that can follow a first one: a subject ([pronoun], or the
-    [person] said again as a pronoun) and a verb, with at least one slot ("[pronoun] has a [bag]")."""
-    frames, seen = [], set()
-    for template in templates:
-        for words in _sentences(template):
-            if len(words) > 1 and words[0] in ("a", "an", "the", "this") and words[1] == "[person]":
-                words = words[1:]
-            if len(words) < 3 or words[0] not in ("[pronoun]", "[person]") or words[1].endswith("ing") or \
-                    not (words[1] in _SUBJECT_NEXT or _is_verb(words[1])):
-                continue                                # "a [person] wearing ...": no finite verb
-            words = ["[pronoun]", *words[1:]]
-            if any(w in _TAKES for w in words) and tuple(words) not in seen:
-                seen.add(tuple(words))
-                frames.append(words)
-    return frames
-
-
 def fill_template(template: str | Sequence[str], description: str,
                   follow_ups: Sequence[list[str]] = ()) -> str:
     """`description` said in the shape of `template` (from `blank_attributes`); nothing left out.
@@ -337,7 +242,7 @@ def fill_template(template: str | Sequence[str], description: str,
     templates = [template] if isinstance(template, str) else list(template)
     filler = _Filler(read_description(description))
     out: list[str] = []
-    for words in _sentences(templates[0]):
+    for words in sentences(templates[0]):
         out += filler.sentence(words)
     for words in [*follow_up_frames(templates[1:]), *follow_ups]:
         if not filler.left():

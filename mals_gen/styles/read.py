@@ -60,10 +60,12 @@ def _person_gender(word: str) -> int | None:
 
 
 def _quote(text: str, a: int, b: int) -> str:
-    """text[a:b] widened to the digits the tokens skip ("35mm"), its first letter lowered unless the
-    word is an acronym ("CCTV")."""
+    """text[a:b] widened to the digits the tokens skip ("35mm", "number 3"), its first letter lowered
+    unless the word is an acronym ("CCTV")."""
     while a > 0 and text[a - 1].isdigit():
         a -= 1
+    while b < len(text) and (text[b].isdigit() or text[b] == " " and text[b + 1:b + 2].isdigit()):
+        b += 1
     s = text[a:b]
     return s[0].lower() + s[1:] if s[:1].isupper() and not s[1:2].isupper() else s
 
@@ -72,7 +74,8 @@ def _grows(word: str, slot: str | None, pending: list) -> bool:
     """Does `word` extend the pending modifier run ("long", "curly", "leather", "and" ...)?"""
     if slot in _MODIFIERS or word in _SLEEVE_WORDS:
         return True
-    return bool(pending) and (word in ("and", "sleeve", "sleeves") or _unknown(word))   # "short sleeve shirt"
+    # "short sleeve shirt", "white paper bag"; a run that meets no slot noun is not a phrase (`_phrases`)
+    return bool(pending) and (word == "and" or _unknown(word) or _kind(word) == L.NOUN and slot is None)
 
 
 def _tail(toks: list, j: int, slot: str) -> int:
@@ -148,14 +151,16 @@ def _phrases(toks: list) -> tuple[list, list]:
                 phrases.append(("[other]", pending[0], pending[cut - 1], pending[cut - 1]))
                 pending = pending[cut + 1:]
             start = pending[0] if pending else i
-            while start > 0 and _unknown(toks[start - 1][0]):   # "canvas shoes", "button-up shirt"
+            while start > 0 and (_unknown(toks[start - 1][0]) or _kind(toks[start - 1][0]) == L.NOUN
+                                 and _slot(toks[start - 1][0]) is None):   # "canvas shoes", "paper bag"
                 start -= 1
             end = _tail(toks, i, slot)
             phrases.append((slot, start, end, i))
             pending, i = [], end + 1
             continue
         elif word == "," and pending and i + 1 < n and (_unknown(toks[i + 1][0]) or
-                                                        _slot(toks[i + 1][0]) in _MODIFIERS):
+                                                        _slot(toks[i + 1][0]) in _MODIFIERS) \
+                and all(_kind(toks[k][0]) != L.NOUN for k in pending):
             pass                                                 # "short, neat hair": one phrase
         elif word == "" or _grows(word, slot, pending):
             if word or pending:
