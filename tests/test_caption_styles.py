@@ -1,7 +1,10 @@
 """`mals caption` with mined styles, several captions per image and the text-only rewrite captioner."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -9,10 +12,20 @@ import pytest
 from mals_gen.caption.stage import CaptionConfig, caption_seed, run_caption
 from mals_gen.contract import caption_entries
 from mals_gen.errors import UserError
-from mals_gen.styles.mine import Style, draw_style, write_styles
+from mals_gen.styles.mine import Style, draw_style, draw_template, style_templates, write_styles
 from mals_gen.testing import save_tiny_causal_lm
 
-from .test_caption import BROKEN, FAILED, WORDS, make_run, one_torch_thread, read_captions, tiny_llava  # noqa: F401
+from ._run_fixtures import write_run
+from .test_caption import (  # noqa: F401
+    BROKEN,
+    FAILED,
+    WORDS,
+    _jpeg,
+    make_run,
+    one_torch_thread,
+    read_captions,
+    tiny_llava,
+)
 
 STYLES = [Style(0, "the [person] is wearing a [colour] [upper] .", ("The man is wearing a red shirt.",), 5),
           Style(1, "[person] , [colour] [upper] , walking .", ("Woman, blue top, walking.",), 3),
@@ -35,7 +48,8 @@ def test_prompt_captioner_follows_drawn_styles(tmp_path, style_file):
     for i, row in _good(rows):
         (entry,) = row["captions"]
         style = draw_style(STYLES, plan.sample_seed(i))
-        assert entry["style"] == style.id and entry["captioner"] == "prompt" and entry["instruction"] == style.template
+        template = draw_template(style_templates(style), plan.sample_seed(i))
+        assert entry["style"] == style.id and entry["captioner"] == "prompt" and entry["instruction"] == template
         colour = ["red", "blue"][i % 2]
         assert row["caption"] == entry["text"] and f"{colour} shirt" in entry["text"]
     assert len({r["caption"].split()[0] for _, r in _good(rows)}) > 1       # not one sentence shape
@@ -139,3 +153,28 @@ def test_attrs_combine_every_caption_and_shards_carry_them_all(tmp_path, style_f
     assert manifest["captions"].map(len).eq(2).all() and len(manifest) >= 1
     first = manifest.iloc[0]
     assert first["captions"][0] == first["caption"] and first["captions"][0] != first["captions"][1]
+
+
+def test_styled_prompt_captions_mine_as_the_plain_ones(tmp_path, style_file, capsys):
+    """scripts/attrs_agreement.py over one run captioned without and with styles: same labels."""
+    from mals_gen.attrs.stage import AttrsConfig, run_attrs
+
+    prompts = ["A man in a red shirt and blue jeans. He carries a black backpack on his back.",
+               "a woman walking on the street, long white dress with short sleeves, long hair, CCTV footage",
+               "The young woman has short hair and is wearing a gray hoodie and black shorts.",
+               "A boy wearing a yellow t-shirt, green pants and white sneakers. He has a blue cap on his head."]
+    write_run(tmp_path / "plain", [{"prompt": p, "image": _jpeg(i)} for i, p in enumerate(prompts)], seed=7,
+              size=(64, 32), stages=("plan", "generate"))
+    shutil.copytree(tmp_path / "plain", tmp_path / "styled")
+    for name, styles in (("plain", ""), ("styled", str(style_file))):
+        run_caption(tmp_path / name, CaptionConfig(styles=styles), progress=False, echo=None)
+        run_attrs(tmp_path / name, AttrsConfig(), progress=False, echo=None)
+    spec = importlib.util.spec_from_file_location(
+        "attrs_agreement", Path(__file__).resolve().parents[1] / "scripts" / "attrs_agreement.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(tmp_path / "plain"), str(tmp_path / "styled")]) == 0
+    out = capsys.readouterr().out
+    assert "images 4; identical labels 1.0000" in out and "decided by both but different: 0 slots" in out
+    styled = [r["caption"] for r in read_captions(tmp_path / "styled").to_pylist()]
+    assert styled != prompts and all("red shirt" in c for c in styled[:1])

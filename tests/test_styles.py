@@ -12,9 +12,11 @@ from mals_gen.styles.mine import (
     Style,
     cluster_styles,
     draw_style,
+    draw_template,
     mine_styles,
     read_styles,
     style_instruction,
+    style_templates,
     write_styles,
 )
 
@@ -107,49 +109,19 @@ def test_mals_styles_cli_with_the_bundled_encoder(tmp_path):
     assert len(styles) == 3 and sum(s.size for s in styles) == len(CORPUS)
 
 
-# ---------------------------------------------------------------------------------------------
-# Filling a template with a known description (the prompt captioner's styles).
-
-def test_fill_keeps_each_colour_with_its_garment():
-    from mals_gen.styles.fill import fill_template
-
-    template = blank_attributes("The woman is wearing a white skirt under a pink sweater.")
-    out = fill_template(template, "A man in a red jacket and black pants, carrying a blue backpack.")
-    assert out.startswith("The man is wearing black pants under a red jacket.")
-    assert "blue back pack" in out                       # no slot for it in the template: appended
+def test_clusters_with_one_sentence_shape_are_merged():
+    """"a young [person] wearing ..." writes what "a [person] wearing ..." writes: one style, sizes summed."""
+    texts = ["A woman wearing a red top and black pants.", "A young man wearing a blue top and grey pants.",
+             "The man has short hair."]
+    styles = cluster_styles(texts, np.eye(3), k=3, seed=0)
+    assert [(s.id, s.size) for s in styles] == [(0, 2), (1, 1)]
+    assert set(styles[0].examples) == set(texts[:2])
 
 
-def test_fill_drops_negated_template_clauses_and_keeps_the_descriptions_own():
-    from mals_gen.styles.fill import fill_template
-
-    template = blank_attributes("He is a man in a grey coat, he does not carry any bag.")
-    out = fill_template(template, "A woman wears a green top and jeans. She has nothing in her hands.")
-    assert out == "She is a woman in a green top. She also wears jeans. She has nothing in her hands."
-
-
-def test_filled_templates_mine_to_the_same_labels_as_the_prompt():
-    """Over composer prompts and dev-set templates the miner decides (nearly) what it decided on the prompt."""
-    from mals_gen.attrs.miner import mine_many
-    from mals_gen.prompts.composer import PromptComposer
-    from mals_gen.styles.fill import fill_template
-
-    rng = np.random.default_rng(0)
-    composer = PromptComposer()
-    prompts = [composer.compose(rng)[0] for _ in range(60)]
-    templates = [blank_attributes(t) for t in CORPUS]
-    filled = [fill_template(templates[i % len(templates)], p) for i, p in enumerate(prompts)]
-    a, b = mine_many(prompts), mine_many(filled)                      # (60, 27) each
-    both = (a >= 0) & (b >= 0)
-    assert (a[both] == b[both]).mean() > 0.995
-    assert both.sum() / (a >= 0).sum() > 0.95                        # few decided slots lost
-    assert len(set(filled)) == len(filled)
-
-
-def test_fill_takes_a_second_template_for_what_the_first_has_no_room_for():
-    from mals_gen.styles.fill import fill_template
-
-    out = fill_template(["a [person] in a [colour] [upper] .", "[pronoun] carries a [colour] [bag] ."],
-                        "A woman in a green top with a red handbag.")
-    assert out == "A woman in a green top. She carries a red hand bag."
-    assert fill_template(["a [person] in a [colour] [upper] .", "[pronoun] carries a [colour] [bag] ."],
-                         "A woman in a green top.") == "A woman in a green top."
+def test_a_styles_examples_are_drawn_as_templates_too():
+    style = Style(0, "a [person] in a [colour] [upper] .", ("The man has a red coat on.", "Woman, red top.",
+                                                           "A girl in a blue top."), 3)
+    templates = style_templates(style)
+    assert templates == ("a [person] in a [colour] [upper] .", "the [person] has a [colour] [upper] on .",
+                         "[person] , [colour] [upper] .")
+    assert {draw_template(templates, seed) for seed in range(60)} == set(templates)

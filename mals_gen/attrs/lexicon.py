@@ -290,3 +290,28 @@ def tokenize(text: str) -> list[str]:
             out.append(tok)
             i += 1
     return out
+
+
+_SPAN_TOKEN = re.compile(r"[A-Za-z]+|[.,;:!?()&]")
+
+
+def tokenize_spans(text: str) -> list[tuple[str, int, int]]:
+    """`tokenize` with each token's (start, end) in `text`; a joined term spans all its words.
+
+    A term joined to nothing ("button up") stays as an empty token so that a phrase around it
+    keeps its words (the caption styles quote the text by span: `mals_gen/styles/read.py`)."""
+    raw = [(m.group().lower(), m.start(), m.end()) for m in _SPAN_TOKEN.finditer(text)]
+    out: list[tuple[str, int, int]] = []
+    i, n = 0, len(raw)
+    while i < n:
+        for rest, repl in _PHRASE_TABLE.get(raw[i][0], ()):
+            k = len(rest)
+            if tuple(w for w, _, _ in raw[i + 1:i + 1 + k]) == rest:
+                span = (raw[i][1], raw[i + k][2])
+                out.extend((t, *span) for t in repl or [""])
+                i += 1 + k
+                break
+        else:
+            out.append(raw[i])
+            i += 1
+    return out

@@ -63,13 +63,21 @@ class PromptCaptioner:
     needs_images = False
 
     def __init__(self, styles: Sequence = ()):
+        from ..styles.fill import follow_up_frames
+        from ..styles.mine import style_templates
+
         self.styles = tuple(styles)
+        self.templates = {s.id: style_templates(s) for s in self.styles}
+        # later sentences of every style ("[pronoun] carries a [bag] ."): what the drawn style has no
+        # slot for is said in another annotator's words before the fixed closing sentence
+        self.frames = follow_up_frames([t for ts in self.templates.values() for t in ts])
 
     def runtime(self) -> dict:
         return {}
 
     def caption(self, items: Sequence[CaptionItem]) -> list[CaptionResult]:
         from ..styles.fill import fill_template
+        from ..styles.mine import draw_template
 
         out = []
         for item in items:
@@ -77,8 +85,10 @@ class PromptCaptioner:
             if style is None:
                 out.append(CaptionResult(item.prompt))
             else:
-                out.append(CaptionResult(fill_template(style.template, item.prompt),
-                                         {**record, "instruction": style.template}))
+                template = draw_template(self.templates[style.id], item.seed)
+                turn = item.seed % max(len(self.frames), 1)   # each caption tries the frames from its own start
+                out.append(CaptionResult(fill_template(template, item.prompt, self.frames[turn:] + self.frames[:turn]),
+                                         {**record, "instruction": template}))
         return out
 
 

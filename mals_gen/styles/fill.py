@@ -1,178 +1,258 @@
-"""Fill a style template with the attribute phrases of a known description (the prompt captioner).
+"""Fill a style template with a known description's own phrases (the prompt captioner's styles).
 
 A sketch image is drawn from its prompt, so its styled caption must say exactly what the prompt
-says, in the template's shape. The prompt is read into noun phrases by slot class ("a light purple
-jacket" -> upper: ["light", "purple", "jacket"]); each template unit (modifier slots + a noun slot,
-"[colour] [upper]") takes the next phrase of its class with the phrase's own modifiers, so a colour
-never moves to another garment. Units with no phrase are dropped (with their article); phrases the
-template has no room for are appended in one closing sentence, so no attribute is lost.
+says, in the template's sentence shape. `read.py` quotes the prompt's phrases by slot class and
+keeps its context (pose, scene, camera, extras); `template.py` cuts a template sentence into units,
+each a connector, words and at most one noun slot ("and wears a [colour] [upper]"). A unit takes the next phrase of its class (a top slot takes a dress when there is no top), with
+the phrase's own modifiers; a unit whose slot has no phrase is dropped with its connector. Template
+words that name something ("sandals", "on both shoulders", "with flowers on it", "young") are
+dropped: the prompt did not say them. Phrases the template has no room for go into follow-up
+sentences of other styles ("[pronoun] carries a [bag] ."), the rest into one closing sentence;
+then the prompt's context follows in its own words, so nothing the prompt says is lost.
 """
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Sequence
 
 from ..attrs import lexicon as L
-from .blank import _slot, spell
+from .read import Phrase, Reading, read_description
+from .template import NOUNS, SUBJECT_NEXT, follow_up_frames, foreign, is_verb, lead, negated, sentences, units
 
-_MODIFIERS = {"[colour]", "[length]", "[pattern]"}
-_NOUNS = {"[person]", "[upper]", "[lower]", "[dress]", "[outfit]", "[hat]", "[bag]", "[hair]"}
-_ARTICLES = {"a", "an", "the"}
-_GARMENT_SLOTS = ("[upper]", "[lower]", "[dress]", "[outfit]", "[other]")
-_SLEEVE_WORDS = {w for w, (kind, _) in L.LEX.items() if kind in (L.SLEEVED, L.SLEEVELESS)}
-_SUBJECT_NEXT = {"is", "was", "has", "had", "wears", "wore", "carries", "holds", "also", "appears", "seems",
-                 "looks", "walks", "stands", "does", "can", "might", "may", "and", "who"}
-
-
-def _grows(token: str, slot: str | None, pending: list[str]) -> bool:
-    """Does `token` extend the pending modifier run ("long", "curly", "sleeve", "and" ...)?"""
-    if slot in _MODIFIERS or token in _SLEEVE_WORDS:
-        return True
-    return bool(pending) and (token == "and" or L.LEX.get(token, (None,))[0] in (None, L.NOUN)
-                              and token.isalpha() and slot is None)
-
-
-def read_phrases(text: str) -> tuple[dict[str, deque], int | None]:
-    """Slot class -> queue of phrases (token lists) in text order, and the gender of the person word.
-
-    A modifier run that ends without a slot noun ("white jumper", "long sleeves") is kept as an
-    `[other]` phrase when it holds a noun the lexicon does not slot."""
-    queues: dict[str, deque] = {}
-    pending: list[str] = []
-    gender = None
-
-    def push(slot: str, phrase: list[str]) -> None:
-        while phrase and phrase[-1] == "and":
-            phrase.pop()
-        if phrase:
-            queues.setdefault(slot, deque()).append(phrase)
-
-    prev_person = False
-    for token in L.tokenize(text):
-        slot = _slot(token)
-        if slot == "[person]":
-            if gender is None:
-                gender = _gender(token)
-            if prev_person:
-                queues["[person]"][-1].append(token)     # "teenage girl", "middle aged man": one person
-            else:
-                push(slot, [token])
-            prev_person, pending = True, []
-            continue
-        prev_person = False
-        if slot in _NOUNS:
-            push(slot, [*pending, token])
-            pending = []
-        elif _grows(token, slot, pending):
-            pending.append(token)
-        else:
-            if any(_slot(t) not in _MODIFIERS for t in pending if t != "and"):
-                push("[other]", pending)
-            pending = []
-    return queues, gender
-
-
-def _gender(token: str) -> int | None:
-    payload = L.LEX[token][1]
-    return payload[2][0] if payload[2] is not None else None
-
-
+# which phrase classes a slot takes, in order: a dress answers "a [upper] and [lower]" as one garment
+_TAKES = {"[upper]": ("[upper]", "[outfit]", "[dress]", "[other]"), "[lower]": ("[lower]",),
+          "[dress]": ("[dress]", "[outfit]", "[upper]", "[other]"),
+          "[outfit]": ("[outfit]", "[dress]", "[upper]", "[other]"),
+          "[hat]": ("[hat]",), "[bag]": ("[bag]",), "[hair]": ("[hair]",), "[shoes]": ("[shoes]",)}
+_PLURAL_SINGULAR = {"dress", "glass"}
+_MASS = {"hair", "clothes", "clothing", "attire", "footwear"}
 _FORMS = {L.MALE: ("he", "his", "him"), L.FEMALE: ("she", "her", "her"), None: ("they", "their", "them")}
+_PLACE_WORDS = {"on", "in", "at", "near", "under", "along", "next", "outside", "inside", "behind", "by", "beside",
+                "across", "around", "through"}
 
 
-def _pronoun(gender: int | None, form: int) -> str:
-    """form 0 subject, 1 possessive, 2 object."""
-    return _FORMS[gender][form]
+class _Filler:
+    """One caption being written: the reading's queues are used up as slots take phrases."""
+
+    def __init__(self, reading: Reading):
+        self.r = reading
+        self.queues = {k: type(v)(v) for k, v in reading.phrases.items()}
+        self.introduced = False                         # has the person been named yet?
+        self.taken: list = []                           # (class, phrase) taken by the sentence being filled
+
+    def left(self) -> bool:
+        return any(self.queues.values())
+
+    def fits(self, words: list[str]) -> bool:
+        return any(self.queues.get(c) for w in words if w in _TAKES for c in _TAKES[w])
+
+    def take(self, slot: str) -> Phrase | None:
+        for cls in _TAKES[slot]:
+            if self.queues.get(cls):
+                phrase = self.queues[cls].popleft()
+                self.taken.append((cls, phrase))
+                if slot in ("[dress]", "[outfit]") and cls in ("[upper]", "[other]") and self.queues.get("[lower]"):
+                    low = self.queues["[lower]"].popleft()  # "in a [dress]" said of a top and trousers
+                    self.taken.append(("[lower]", low))
+                    phrase = Phrase(f"{phrase.text} and {low.text}", phrase.noun)
+                return phrase
+        return None
+
+    def give_back(self) -> list:
+        """Undo the takes of a sentence that is not written."""
+        for cls, phrase in reversed(self.taken):
+            self.queues[cls].appendleft(phrase)
+        self.taken = []
+        return []
+
+    def pronoun(self, form: int) -> str:
+        return _FORMS[self.r.gender][form]
+
+    def sentence(self, words: list[str]) -> list[str]:
+        """One template sentence filled; [] when it would say nothing of the person."""
+        kept: list[list] = []                           # [connectors, words] per kept unit
+        filled, lost_and, head, pass_on = False, [], None, None
+        cut = units(words)
+        for unit, absent in zip(cut, negated(cut)):
+            conn, body = lead(unit)
+            slot = body[-1] if body and body[-1] in NOUNS else None
+            if absent and slot != "[person]":          # "does not carry any [bag]": left out
+                lost_and += [len(kept)] if "and" in conn else []
+                pass_on = pass_on or ("with" if "with" in conn else None)
+                continue
+            if slot is not None and slot != "[person]":
+                phrase = self.take(slot)
+                if phrase is None:                      # the unit goes, and what joined it
+                    lost_and += [len(kept)] if "and" in conn else []
+                    pass_on = pass_on or ("with" if "with" in conn else None)
+                    if not conn:                        # it held the verb: "[pronoun] wears a [upper]"
+                        head = _head(body[:-1], head)
+                    continue
+                body = [*body[:-1], phrase]
+                filled = True
+            elif slot is None and any(foreign(w) for w in body):
+                pass_on = pass_on or ("with" if "with" in conn else None)
+                continue
+            body = [w for w in body if isinstance(w, Phrase) or not foreign(w)]
+            if head is not None:
+                conn = []                               # the kept unit takes the dropped one's place
+                verb = next((w for w in body if isinstance(w, str) and is_verb(w)), "")
+                # "has [hair] and wears": "wears"; "is wearing a [upper] and carrying": "is carrying"
+                keep = {"[pronoun]", *(_AUX if verb.endswith("ing") else ())}
+                if body[0] != "[pronoun]":              # "and [pronoun] is wearing" has its own subject
+                    body = [*([w for w in head if w in keep] if verb else head), *body]
+                elif kept and kept[-1][1][-1:] == ["[person]"]:
+                    body = body[1:]                     # "the [person] [pronoun] is": the person is it
+            elif pass_on and conn == [","]:
+                conn = [pass_on]                        # "with a [hat] , [upper]" without hat: "with"
+            head, pass_on = None, None
+            kept.append([conn, body])
+        for at in lost_and:                             # "[upper] , [lower] and [shoes]" without shoes
+            later = [c for c, b in kept[at:] if any(isinstance(w, Phrase) for w in b)]
+            if at and kept[at - 1][0] == [","] and not later:
+                kept[at - 1][0] = ["and"]
+        words = [w for conn, body in kept for w in (*conn, *body)]
+        if not filled:                                  # "the [person] has [hair] ." without hair: the
+            return self.give_back()                     # next sentence's subject names the person
+        if "[person]" not in words and not any(isinstance(w, str) and is_verb(w) for w in words):
+            return self.give_back()                     # "[pronoun] [hair] ." would be a fragment
+        self.taken = []
+        return self._render(words)
+
+    def _render(self, words: list) -> list[str]:
+        out: list[str] = []
+        for i, w in enumerate(words):
+            if isinstance(w, Phrase):
+                _article(out, w)
+                out.append(w.text)
+            elif w == "[person]":
+                out.append(self.r.person)
+                self.introduced = True
+            elif w == "[pronoun]":
+                nxt = words[i + 1] if i + 1 < len(words) else ""
+                form = _pronoun_form(out[-1] if out else "", nxt if isinstance(nxt, str) else "[phrase]")
+                if form == 0 and not self.introduced and "[person]" not in words:
+                    out += ["the", self.r.person]       # the person's first mention names them
+                    self.introduced = True
+                else:
+                    out.append(self.pronoun(form))
+            else:
+                out.append(w)
+        return [*out, "."] if out else []
+
+    def closing(self) -> list[str]:
+        """One sentence with the phrases no template took."""
+        q = self.queues
+        worn = [p for c in ("[upper]", "[lower]", "[dress]", "[outfit]", "[other]", "[shoes]", "[hat]")
+                for p in q.get(c, ())]
+        parts = [(verb, items) for verb, items in (("wears", worn), ("carries", list(q.get("[bag]", ()))),
+                                                   ("has", list(q.get("[hair]", ())))) if items]
+        for c in q:
+            q[c].clear()
+        if not parts:
+            return []
+        out = [self.pronoun(0), "also"] if self.introduced else ["the", self.r.person]
+        self.introduced = True
+        for k, (verb, items) in enumerate(parts):
+            if k:
+                out.append("and" if k == len(parts) - 1 else ",")
+            out.append(verb)
+            for j, p in enumerate(items):
+                if j:
+                    out.append("and")
+                _article(out, p)
+                out.append(p.text)
+        return [*out, "."]
+
+    def context(self) -> list[str]:
+        """The prompt's pose, scene, camera and extras, in its own words and order."""
+        out: list[str] = []
+        fragments: list[str] = []
+        be = "is" if self.r.gender is not None else "are"
+        pose = None
+        for kind, text in [*self.r.context, ("end", "")]:
+            where = kind == "fragment" and text.split()[0].lower() in _PLACE_WORDS
+            if pose is not None and where:
+                pose += " " + text                      # "standing" + "under some trees"
+                continue
+            if pose is not None:
+                out.append(f"{self.pronoun(0)} {be} {pose}.")
+                pose = None
+            if kind == "pose" or where:
+                pose = text
+            elif kind == "fragment":
+                fragments.append(text)
+            elif kind == "sentence":
+                out.append(text if text[-1:] in ".!?" else text + ".")
+        return [*out, ", ".join(fragments) + "."] if fragments else out
+
+
+_AUX = {"is", "are", "was", "were"}
+_ARTICLE_WORDS = {"a", "an", "the", "pair", "of"}
+
+
+def _head(words: list, earlier: list | None) -> list | None:
+    """What of a dropped unit the next unit needs: its subject and verb ("[pronoun] wears"), not a
+    bare preposition ("over a [upper]") or article; None when there is nothing to keep."""
+    words = list(words)
+    while words and words[-1] in _ARTICLE_WORDS:
+        words.pop()
+    words = [w for w in words if not foreign(w)]
+    if any(w == "[pronoun]" or is_verb(w) for w in words):
+        return [*(earlier or []), *words]
+    return earlier
 
 
 def _pronoun_form(prev: str, nxt: str) -> int:
-    if prev in ("", ".", ";", ",", "and", "but") or nxt in _SUBJECT_NEXT:
+    """0 subject, 1 possessive, 2 object, from the words around the pronoun slot."""
+    if nxt == "[phrase]":
+        return 1
+    if prev in ("", ".", ";", ",", "and", "but") or nxt in SUBJECT_NEXT:
         return 0
     if nxt.startswith("[") and nxt != "[pronoun]" or nxt.isalpha():
         return 1
     return 2
 
 
-def _closing(queues: dict[str, deque], gender: int | None) -> str:
-    """One sentence with the phrases the template had no room for."""
-    worn = [spell(p) for s in _GARMENT_SLOTS for p in queues.get(s, ())]
-    has = [spell(p) for s in ("[hair]", "[hat]", "[bag]") for p in queues.get(s, ())]
-    parts = []
-    if worn:
-        parts.append("wears " + " and ".join(worn))
-    if has:
-        parts.append("has " + " and ".join(has))
-    return f"{_pronoun(gender, 0).capitalize()} also {', and '.join(parts)}." if parts else ""
+def _countable(noun: str) -> bool:
+    return noun not in _MASS and (not noun.endswith("s") or noun in _PLURAL_SINGULAR)
 
 
-_SENTENCE = re.compile(r"[^.;!?]+[.;!?]?")
+def _article(out: list[str], phrase: Phrase) -> None:
+    """Make the words before `phrase` agree with it: "a blue jeans" -> "blue jeans", "has [bag]" ->
+    "has a bag", "a pair of skirt" -> "a skirt"."""
+    if out[-3:] == ["a", "pair", "of"] and _countable(phrase.noun):
+        del out[-2:]
+    elif out and out[-1] in ("a", "an"):
+        if not _countable(phrase.noun):
+            out.pop()
+    elif _countable(phrase.noun) and not (out and (L.LEX.get(out[-1], (None,))[0] in (L.DET, L.PRON)
+                                                   or out[-1] in ("of", "this", "that"))):
+        out.append("a")
 
 
-def _negated(sentence: str) -> bool:
-    return any(L.LEX.get(t, (None,))[0] == L.NEG or t == "nothing" for t in L.tokenize(sentence))
+def fill_template(template: str | Sequence[str], description: str,
+                  follow_ups: Sequence[list[str]] = ()) -> str:
+    """`description` said in the shape of `template` (from `blank_attributes`); nothing left out.
 
-
-def _without_negation(sentence: str) -> str:
-    """The sentence up to the comma before its negated clause; "" when the negation has no comma."""
-    if not _negated(sentence):
-        return sentence.strip()
-    head, _, tail = sentence.rpartition(",")
-    while head and _negated(tail):
-        head, _, tail = head.rpartition(",") if _negated(head) else (head, "", "")
-        if not _negated(head):
-            return head.strip() + " ."
-    return ""
-
-
-def fill_template(template: str | Sequence[str], description: str) -> str:
-    """The template(s) (from `blank_attributes`) filled with `description`'s phrases; nothing left out.
-
-    Several templates are filled in turn while phrases remain (a human often writes a second
-    sentence for the bags), then one closing sentence takes the rest. Template sentences with a
-    negation ("is not carrying a [bag]") are dropped: filled with a present object they would say
-    the opposite. The description's own negated sentences ("He has nothing in his hands.") are kept
-    at the end, since absences are labels too."""
+    A sequence of templates: the first leads, the sentences of the others can follow it. Then
+    `follow_ups` (from `follow_up_frames`) take what is left, in order, each when it has a slot
+    for a phrase still unsaid; one closing sentence takes the rest, and the description's context
+    (pose, scene, camera, extras, its own negated sentences) ends the caption."""
     templates = [template] if isinstance(template, str) else list(template)
-    negations = [s.strip() for s in _SENTENCE.findall(description) if _negated(s)]
-    queues, gender = read_phrases(" ".join(s for s in _SENTENCE.findall(description) if not _negated(s)))
-    people = list(queues.pop("[person]", ()))
-    named = [p for p in people if any(_gender(t) is not None for t in p)] or people
-    person_word = spell(named[0]) if named else "person"
+    filler = _Filler(read_description(description))
     out: list[str] = []
-    for i, one in enumerate(templates):
-        if i and not any(queues.values()):
+    for words in sentences(templates[0]):
+        out += filler.sentence(words)
+    for words in [*follow_up_frames(templates[1:]), *follow_ups]:
+        if not filler.left():
             break
-        out += _fill(" ".join(_without_negation(s) for s in _SENTENCE.findall(one)).split(), queues, gender,
-                     person_word)
-    return _tidy(" ".join([*out, _closing(queues, gender), *negations]))
-
-
-def _fill(tokens: list[str], queues: dict[str, deque], gender: int | None, person_word: str) -> list[str]:
-    """One template's tokens with its slots filled from (and popping) `queues`."""
-    out: list[str] = []
-    for i, tok in enumerate(tokens):
-        if tok in _MODIFIERS or tok in _SLEEVE_WORDS:
-            continue                                    # a phrase brings its own modifiers
-        if tok == "[pronoun]":
-            nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-            out.append(_pronoun(gender, _pronoun_form(out[-1] if out else "", nxt)))
-        elif tok == "[person]":
-            out.append(person_word)
-        elif tok in _NOUNS:
-            queue = queues.get(tok)
-            if queue:
-                phrase = queue.popleft()
-                if phrase[-1].endswith("s") and phrase[-1] != "dress" and out and out[-1] in ("a", "an"):
-                    out.pop()                           # "a blue jeans" -> "blue jeans"
-                out.append(spell(phrase))
-            elif out and out[-1] in _ARTICLES:
-                out.pop()
-        else:
-            out.append(tok)
-    if out and out[-1] not in (".", "!", "?"):
-        out.append(".")
-    return out
+        if filler.fits(words):                          # a [pronoun] subject names the person if needed
+            out += filler.sentence(words)
+    out += filler.closing()
+    if not filler.introduced:                           # nothing of the template fit: name the person
+        out = ["the", filler.r.person, ".", *out]
+    return _tidy(" ".join([*out, *filler.context()]))
 
 
 _DANGLING = re.compile(r"\b(and|or|with|in|of|wearing|wears|carrying|carries|holding|has|a|an|the)\s*(?=[.,;])")
@@ -185,6 +265,7 @@ def _tidy(text: str) -> str:
         text = re.sub(r"\s+([.,;:!?])", r"\1", text)
         text = re.sub(r"([,;])[,;]+", r"\1", text)
         text = re.sub(r"[,;]+\.", ".", text)
+        text = re.sub(r"^[.,;\s]+|(?<=[.!?])\s*[.,;]+", "", text)
     text = re.sub(r"\b([Aa])n? (?=[aeiou])", r"\1n ", text)
     text = re.sub(r"\b([Aa])n (?=[^aeiou\W])", r"\1 ", text)
     text = re.sub(r"([.!?;] )([a-z])", lambda m: m.group(1) + m.group(2).upper(), " ".join(text.split()))

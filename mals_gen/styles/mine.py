@@ -1,9 +1,9 @@
 """`mals styles`: cluster human descriptions by style and write a style file.
 
 Steps: blank the attribute words (`blank.py`), embed the templates with a sentence encoder, k-means
-(scikit-learn) into k style clusters, then per cluster pick representatives by uniform prototype
-sampling: the template nearest the centroid is the style's prototype, and the 2-3 example
-sentences are drawn at evenly spaced ranks of distance to the centroid (nearest, middle, farthest
+(scikit-learn) into k style clusters (clusters whose prototypes write one shape are merged), then
+per cluster pick representatives by uniform prototype sampling: the template nearest the centroid
+is the style's prototype, and the 2-3 example sentences are drawn at evenly spaced ranks of distance to the centroid (nearest, middle, farthest
 in-cluster quartile), so examples cover the cluster instead of repeating its densest point.
 Caption requests later draw styles uniformly over clusters (`draw_style`), not by cluster size,
 so rare annotator styles are asked for as often as common ones.
@@ -62,8 +62,27 @@ def cluster_styles(texts: Sequence[str], vectors: np.ndarray, k: int, seed: int 
         order = members[np.argsort(dist[members], kind="stable")]
         styles.append((members.size, order))
     styles.sort(key=lambda s: (-s[0], int(s[1][0])))
-    return [Style(i, templates[order[0]], _examples(order, texts), int(size))
-            for i, (size, order) in enumerate(styles)]
+    return _merge_shapes([Style(i, templates[order[0]], _examples(order, texts), int(size))
+                          for i, (size, order) in enumerate(styles)])
+
+
+def _merge_shapes(styles: list[Style]) -> list[Style]:
+    """Clusters whose prototypes write one sentence shape (`template.shape`: "a [person] wearing a
+    [colour] [upper]" and "a young [person] wearing a [upper]") are one style: the larger keeps its
+    prototype and takes the other's size and examples. Uniform draws over styles would otherwise
+    ask for that shape twice as often."""
+    from .template import shape
+
+    merged: dict[str, Style] = {}
+    for s in styles:
+        key = shape(s.template)
+        if key in merged:
+            first = merged[key]
+            examples = tuple(dict.fromkeys(first.examples + s.examples))[:2 * N_EXAMPLES]
+            merged[key] = Style(first.id, first.template, examples, first.size + s.size)
+        else:
+            merged[key] = s
+    return [Style(i, s.template, s.examples, s.size) for i, s in enumerate(merged.values())]
 
 
 def mine_styles(texts: Sequence[str], k: int = 1000, seed: int = 0, encoder=None,
@@ -107,6 +126,17 @@ def read_styles(path: str | Path) -> list[Style]:
 def draw_style(styles: Sequence[Style], seed: int) -> Style:
     """The style of one caption request: uniform over styles, a pure function of the seed."""
     return styles[random.Random(seed ^ 0x57_11E5).randrange(len(styles))]
+
+
+def style_templates(style: Style) -> tuple[str, ...]:
+    """The sentence shapes of a style: its prototype and its blanked examples, without repeats."""
+    return tuple(dict.fromkeys([style.template, *(blank_attributes(e) for e in style.examples)]))
+
+
+def draw_template(templates: Sequence[str], seed: int) -> str:
+    """One of a style's templates for a caption request (a pure function of the seed, independent
+    of the style draw), so a style's examples are written as often as its prototype."""
+    return templates[random.Random(seed ^ 0x7E_3A1E).randrange(len(templates))]
 
 
 def style_instruction(style: Style) -> str:
