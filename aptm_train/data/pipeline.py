@@ -3,8 +3,11 @@
 Stages (a readable list, as in open_clip's loader), run in each DataLoader worker:
   (pass, tar) list (this worker's share)  ->  tar samples (`shards.read_tar`)  ->  select: this
   split, this pass's captions, this rank's pairs  ->  shuffle buffer (raw bytes, before any
-  decoding)  ->  training pairs  ->  skip (resume)  ->  decode + augment (seeded per pair)
-The main process batches and collates (`batches`), so a rank has one short batch per epoch at most.
+  decoding)  ->  training pairs  ->  skip (resume)  ->  decode + augment (seeded per pair)  ->
+  batch parts: tokenise, mask and collate this worker's pairs of each batch (`batching.py`)
+The rank's epoch lays the workers' pairs out as a DataLoader dealing single pairs would (one from
+each worker in turn; a worker that runs out drops out) and cuts it into batches, so a rank has one
+short batch per epoch at most; the main process only joins each batch's parts (`batching.batches`).
 Only the split's tars are read (`ShardSet.split_tars`).
 
 Batches are built to look like the original's full random shuffle of all (image, caption) pairs:
@@ -31,15 +34,15 @@ Splitting happens inside the pipeline, so the loader is never handed to `acceler
   its own seeded generator and stops after its share of floor(P / world) pairs; no rank reads the
   tars it does not train on, and coverage is exact only in expectation.
 
-Resume: each pair carries the logical worker that made it and the trainer counts pairs per
-worker. A resumed epoch rebuilds the same streams, skips each worker's consumed pairs before
-decoding and rotates worker ids so the DataLoader's round-robin continues where it stopped.
-Augmentation is seeded per pair from (seed, epoch, key, caption), independent of what was skipped.
+Resume: the trainer counts the pairs it consumed this epoch (always a batch boundary). A resumed
+epoch rebuilds the same streams and each worker skips its pairs before that point, before decoding
+(`batching.BatchStream`, `start`). Augmentation and MLM masking are seeded per pair from (seed,
+epoch, key, caption), independent of what was skipped.
 
 Unreadable samples: a JPEG that does not decode, or the samples a truncated tar lost (or a tar that
 ends before the manifest's count), become `bad` items in place of their pairs. They travel the
 stream like pairs and count as consumed, so an epoch keeps its length, its batch count and its
-resume positions; `batches` leaves them out of the collated batch and lists them, and the trainer
+resume positions; the batch leaves them out and lists them (`batching.py`), and the trainer
 warns once per tar and key, counts them (log.jsonl `skipped_pairs`) and stops past
 `data.max_bad_fraction` of an epoch's pairs.
 """
@@ -86,8 +89,6 @@ class StreamSpec:
     shuffle_buffer: int = 1000   # samples per worker's buffer (make_spec sizes it from the data)
     passes: int = 1         # K: pass k trains caption j of each image with j mod K = k
     mode: str = "exact"     # "exact" | "resampled"
-    skip: tuple[int, ...] = ()   # per logical worker: pairs already consumed this epoch
-    rotation: int = 0       # physical worker p plays logical worker (p + rotation) % workers
     id_by: str = "image"    # identity for ITC/ITM targets: "image" (pretraining) or "person"
     attrs_field: str = "mals_attrs"   # "mals_attrs" (27 MALS attributes) or "pa100k_attrs" (26)
 
@@ -287,7 +288,8 @@ def _islice(it: Iterator, start: int, stop: int | None) -> Iterator:
 # ----------------------------------------------------------------------------------------------
 
 class PairStream(torch.utils.data.IterableDataset):
-    """One rank's epoch of decoded pairs; iterate it through `make_loader`, batch with `batches`."""
+    """One rank's epoch of decoded pairs. Training batches it in the workers (`batching.BatchStream`);
+    iterated alone through `make_loader` it yields single pairs in the epoch's order."""
 
     def __init__(self, spec: StreamSpec, image_fn: Callable, text_fn: Callable | None = None):
         super().__init__()
@@ -297,10 +299,12 @@ class PairStream(torch.utils.data.IterableDataset):
         return self.spec.pairs_per_rank
 
     def __iter__(self) -> Iterator[dict]:
-        spec = self.spec
         info = get_worker_info()
-        worker = ((info.id if info is not None else 0) + spec.rotation) % spec.workers
-        skip = spec.skip[worker] if worker < len(spec.skip) else 0
+        return self.pairs(info.id if info is not None else 0)
+
+    def pairs(self, worker: int, skip: int = 0) -> Iterator[dict]:
+        """The decoded pairs of logical worker `worker`, after its first `skip` (left undecoded)."""
+        spec = self.spec
         limit = spec.worker_share(worker) if spec.mode == "resampled" else None
         shuffle_rng = random.Random(stable_int("shuffle", spec.seed, spec.epoch, spec.rank, worker))
         pipeline = wds.DataPipeline(
@@ -315,44 +319,21 @@ class PairStream(torch.utils.data.IterableDataset):
         return iter(pipeline)
 
 
-def make_loader(stream: PairStream) -> DataLoader:
-    """A plain DataLoader over the stream (one pair per item). Its own generator keeps it from
+def make_loader(stream: torch.utils.data.IterableDataset) -> DataLoader:
+    """A plain DataLoader over a `PairStream` (one pair per item) or a `batching.BatchStream` (one
+    batch part per item; 4 per worker keep about 4 batches ready). Its own generator keeps it from
     drawing from the global RNG, which a resumed run must find exactly as it was saved."""
     n = stream.spec.num_workers
-    return DataLoader(stream, batch_size=None, num_workers=n, prefetch_factor=16 if n else None,
-                      generator=torch.Generator().manual_seed(0))
+    if n:
+        # the workers tokenise: say so before they fork, or HF tokenizers warns in each of them
+        # (and turns its threads off there anyway) once the main process has tokenised in parallel
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return DataLoader(stream, batch_size=None, num_workers=n, prefetch_factor=4 if n else None,
+                      collate_fn=_as_is, generator=torch.Generator().manual_seed(0))
 
 
-def batches(pairs: Iterator[dict], size: int, collate: Callable, pad: bool = False) -> Iterator[dict]:
-    """Group pairs into batches of `size` (the epoch's last one may be short) and collate them.
+def _as_is(item):
+    """The DataLoader's item conversion, switched off: it would turn the numpy arrays a batch part
+    carries inline (batching.py) back into shared-memory tensors."""
+    return item
 
-    Bad items (unreadable samples) count towards the batch, so batch boundaries, the batch count
-    and the per-worker positions a resume needs stay as without them; they are left out of the
-    collated batch and listed under "skipped", and "workers" names every item's worker (both added
-    when `collate` returns a dict). `pad`
-    (several processes: ITC's all-gather needs equal sizes) refills their places by repeating the
-    batch's readable pairs."""
-    buf: list[dict] = []
-    for p in pairs:
-        buf.append(p)
-        if len(buf) == size:
-            yield _collate(buf, collate, pad)
-            buf = []
-    if buf:
-        yield _collate(buf, collate, pad)
-
-
-def _collate(items: list[dict], collate: Callable, pad: bool) -> dict:
-    good = [p for p in items if "bad" not in p]
-    skipped = [p["bad"] for p in items if "bad" in p]
-    if not good:
-        url, key, reason = skipped[-1]
-        raise UserError(f"all {len(items)} pairs of a training batch are unreadable (last: {url} [{key}]: "
-                        f"{reason}); check the shards with `mals verify --decode` and rebuild them")
-    if pad and skipped:
-        good = [good[i % len(good)] for i in range(len(items))]
-    batch = collate(good)
-    if isinstance(batch, dict):     # the trainer's batches; a bench's collate may return a list
-        batch["workers"] = [p.get("worker", 0) for p in items]
-        batch["skipped"] = skipped
-    return batch

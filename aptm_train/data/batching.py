@@ -1,0 +1,197 @@
+"""Training batches made in the loader's workers; the main process only joins each batch's parts.
+
+Every DataLoader worker decodes, augments, tokenises, MLM-masks and collates its own pairs of each
+batch (a "part"), so the main process, which also runs the training step, receives a few tensors
+per batch instead of one shared-memory tensor per pair, and does no per-pair work.
+
+The batches are fixed before any tar is read. Worker w makes n_w pairs this epoch (`worker_pairs`,
+from the manifest's layout), and its j-th pair sits at position sum_v min(n_v, j) + #{v < w: n_v > j}
+of the rank's epoch: the order of a DataLoader that deals single pairs round-robin (pipeline.py),
+so a batch mixes every worker's shuffled pairs. Batch b holds positions [b * size, (b + 1) * size).
+Each worker yields one part per batch, empty when it has none of the batch's pairs, so the
+DataLoader's round-robin hands the main process batch b's parts in worker order; `batches` puts the
+pairs back in position order, pads token rows to the batch's longest and lists unreadable pairs.
+The result equals the pair stream cut into batches and collated at once (tests/test_batching.py):
+MLM masking draws per caption (collate.py), so parts share no random draws.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from itertools import islice
+
+import numpy as np
+import torch
+from torch.utils.data import get_worker_info
+
+from mals_gen.errors import UserError
+
+from .pipeline import PairStream, StreamSpec, shard_urls
+
+#: tensors up to this size travel inside the pickled part, as numpy arrays (`_inline`)
+INLINE_BYTES = 1 << 20
+#: what token rows of a part are padded with when a longer part widens the batch (else 0: Collate's pad id)
+PAD_VALUES = {"mlm_labels": -100}     # -100: the label the losses skip (aptm_train/losses/common.py)
+
+
+def worker_pairs(spec: StreamSpec) -> list[int]:
+    """Pairs (unreadable ones included) each logical worker makes this epoch, counted from the layout."""
+    if spec.mode == "resampled":
+        return [spec.worker_share(w) for w in range(spec.workers)]
+    counts = []
+    for w in range(spec.workers):
+        n = 0
+        for item in shard_urls(spec, w):
+            offsets = np.asarray(spec.layout[item["url"]], dtype=np.int64)     # (samples + 1,)
+            sizes = np.diff(offsets)
+            first = np.repeat(offsets[:-1], sizes)                             # (pairs,) per pair
+            pair = np.arange(offsets[0], offsets[-1], dtype=np.int64)
+            caption = pair - first
+            q = (pair + spec.epoch) % spec.total_pairs                         # StreamSpec.owns
+            mine = (caption % spec.passes == item["pass"]) & (q < spec.world * spec.pairs_per_rank) \
+                & (q % spec.world == spec.rank)
+            n += int(mine.sum())
+        counts.append(n)
+    return counts
+
+
+def epoch_positions(counts: list[int], worker: int) -> np.ndarray:
+    """(counts[worker],) positions in the rank's epoch of the worker's pairs, increasing."""
+    j = np.arange(counts[worker], dtype=np.int64)
+    pos = np.zeros_like(j)
+    for v, n in enumerate(counts):
+        pos += np.minimum(n, j) + ((n > j) if v < worker else 0)
+    return pos
+
+
+class BatchStream(torch.utils.data.IterableDataset):
+    """One rank's epoch as batch parts (iterate through `pipeline.make_loader`, join with `batches`);
+    `start`: pairs of the epoch already trained on (a multiple of `batch_size`), skipped undecoded."""
+
+    def __init__(self, pairs: PairStream, batch_size: int, collate: Callable, start: int = 0):
+        super().__init__()
+        self.pairs, self.size, self.collate = pairs, batch_size, collate
+        self.spec = pairs.spec
+        self.counts = worker_pairs(self.spec)
+        total = sum(self.counts)
+        if total != self.spec.pairs_per_rank:       # the two counts come from the same layout
+            raise RuntimeError(f"the workers make {total} pairs but the rank trains on {self.spec.pairs_per_rank}")
+        if start % batch_size or start > total:
+            raise ValueError(f"start={start} is not a batch boundary of {total} pairs in batches of {batch_size}")
+        self.first, self.batches = start // batch_size, math.ceil(total / batch_size)
+
+    def __len__(self) -> int:
+        return (self.batches - self.first) * self.spec.workers
+
+    def __iter__(self) -> Iterator[dict]:
+        if self.first == self.batches:              # resumed at the epoch's very end: nothing to read
+            return
+        info = get_worker_info()
+        worker = info.id if info is not None else 0
+        pos = epoch_positions(self.counts, worker)
+        bounds = np.searchsorted(pos, np.arange(self.first, self.batches + 1) * self.size).tolist()
+        pairs = self.pairs.pairs(worker, skip=bounds[0])
+        for i, b in enumerate(range(self.first, self.batches)):
+            items = list(islice(pairs, bounds[i + 1] - bounds[i]))
+            if len(items) < bounds[i + 1] - bounds[i]:
+                raise UserError(f"loader worker {worker} ran out of pairs at batch {b}: the shards do not match "
+                                "manifest.parquet (a folder that mixes two builds); rebuild it")
+            yield part(b, worker, items, (pos[bounds[i]:bounds[i + 1]] - b * self.size).tolist(), self.collate)
+        if next(pairs, None) is not None:
+            raise UserError(f"loader worker {worker} has pairs left after the epoch's last batch: the shards do "
+                            "not match manifest.parquet (a folder that mixes two builds); rebuild it")
+
+
+def part(batch: int, worker: int, items: list[dict], positions: list[int], collate: Callable) -> dict:
+    """A worker's share of batch `batch`: its readable pairs collated, the others listed, with their
+    positions in the batch."""
+    good = [(at, p) for at, p in zip(positions, items) if "bad" not in p]
+    data = collate([p for _, p in good]) if good else None
+    if isinstance(data, dict):
+        data = {k: _inline(v) for k, v in data.items()}
+    return {"batch": batch, "worker": worker, "positions": positions, "good": [at for at, _ in good],
+            "data": data, "skipped": [(at, p["bad"]) for at, p in zip(positions, items) if "bad" in p]}
+
+
+def _inline(value):
+    """A small tensor as a numpy array, pickled inside the part: a tensor travels as a shared-memory
+    handle, which costs the main process a socket round trip to the worker (about 1 ms of its CPU)."""
+    if isinstance(value, torch.Tensor) and value.nbytes <= INLINE_BYTES:
+        return value.numpy()
+    return value
+
+
+def _tensor(value):
+    return torch.from_numpy(value) if isinstance(value, np.ndarray) else value
+
+
+def batches(parts: Iterator[dict], pad: bool = False) -> Iterator[dict]:
+    """Join the parts of each batch (consecutive, one per worker) into the collated batch dict.
+
+    Unreadable pairs count towards the batch, so batch boundaries, the batch count and the resume
+    position stay as without them; they are left out of the batch and listed under "skipped", and
+    "workers" names the worker of every pair (both added when the collate returns a dict). `pad`
+    (several processes: ITC's all-gather needs equal sizes) refills their places by repeating the
+    batch's readable pairs."""
+    group: list[dict] = []
+    for p in parts:
+        if group and p["batch"] != group[0]["batch"]:
+            yield merge(group, pad)
+            group = []
+        group.append(p)
+    if group:
+        yield merge(group, pad)
+
+
+def merge(parts: list[dict], pad: bool = False) -> dict:
+    """One batch from its parts: readable pairs in position order (then, with `pad`, repeated to the
+    batch's size), token rows padded to the longest part's."""
+    items = sorted((at, k) for k, p in enumerate(parts) for at in p["positions"])
+    skipped = [bad for _, bad in sorted(s for p in parts for s in p["skipped"])]
+    good = sorted((at, k, i) for k, p in enumerate(parts) for i, at in enumerate(p["good"]))
+    if not good:
+        url, key, reason = skipped[-1]
+        raise UserError(f"all {len(items)} pairs of a training batch are unreadable (last: {url} [{key}]: "
+                        f"{reason}); check the shards with `mals verify --decode` and rebuild them")
+    order = list(range(len(items) if pad and skipped else len(good)))     # batch row -> readable pair
+    if len(parts) == 1 and len(order) == len(good):
+        batch = parts[0]["data"]                    # one worker, nothing to refill: already in order
+        if isinstance(batch, dict):
+            batch = {k: _tensor(v) for k, v in batch.items()}
+    else:
+        rows = [[] for _ in parts]                  # per part: its readable pairs' rows in the batch
+        for r, (_, k, _) in enumerate(good):
+            rows[k].append(r)
+        batch = _join([p["data"] for p in parts], rows, [r % len(good) for r in order])
+    if isinstance(batch, dict):     # the trainer's batches; a test's collate may return a list
+        batch["workers"] = [parts[k]["worker"] for _, k in items]
+        batch["skipped"] = skipped
+    return batch
+
+
+def _join(datas: list[dict | None], rows: list[list[int]], order: list[int]) -> dict:
+    """Place each part's rows at `rows` of one batch (tensors padded to the widest), then take `order`."""
+    keys = next(d for d in datas if d is not None).keys()
+    n = sum(len(r) for r in rows)
+    out = {}
+    for key in keys:
+        values = [(_tensor(d[key]), torch.tensor(r)) for d, r in zip(datas, rows) if r]
+        if not isinstance(values[0][0], torch.Tensor):
+            joined = [None] * n
+            for value, at in values:
+                for i, row in enumerate(at.tolist()):
+                    joined[row] = value[i]
+            out[key] = [joined[r] for r in order]
+            continue
+        shape = [max(v.shape[d] for v, _ in values) for d in range(1, values[0][0].dim())]
+        if all(list(v.shape[1:]) == shape for v, _ in values):    # every row is written: no fill pass
+            joined = torch.empty((n, *shape), dtype=values[0][0].dtype)
+        else:
+            joined = torch.full((n, *shape), PAD_VALUES.get(key, 0), dtype=values[0][0].dtype)
+        for value, at in values:
+            if list(value.shape[1:]) == shape:
+                joined.index_copy_(0, at, value)
+            else:                                   # a shorter part's token rows: into their first columns
+                joined[(at, *(slice(0, s) for s in value.shape[1:]))] = value
+        out[key] = joined if order == list(range(n)) else joined[order]
+    return out
