@@ -1,20 +1,22 @@
 """Batches made in the loader's workers (aptm_train/data/batching.py): the same batches as the pair
 stream cut into pieces and collated at once, whatever the worker count; a resumed epoch continues
-them exactly; MLM masking is per caption; each worker's pair count is known before reading."""
+them exactly; MLM masking is per caption; each worker's pair count is known before reading; a tar
+two workers share stays exact."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 import torch
 
-from aptm_train.data.batching import BatchStream, batches, epoch_positions, worker_pairs
+from aptm_train.data.batching import BatchStream, batches, epoch_positions
 from aptm_train.data.collate import Collate
-from aptm_train.data.pipeline import PairStream, make_loader, make_spec
+from aptm_train.data.pipeline import PairStream, make_loader, make_spec, pass_units, worker_pairs
 from aptm_train.data.shards import open_shards
 from aptm_train.data.transforms import train_transform
 
-from ._train_shards import write_shards
+from ._train_shards import train_keys, write_shards
 
 SIZE = (96, 32)
 
@@ -46,7 +48,7 @@ def same(a: dict, b: dict) -> bool:
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")     # 3 workers on a 2-core machine
 @pytest.mark.parametrize("workers", [0, 2, 3])
 def test_worker_batches_equal_the_pair_stream_collated_at_once(shards, collate, workers):
-    """3 workers over 4 tars: one worker makes more pairs and ends the epoch alone."""
+    """3 workers: their pair counts differ by a sample's pairs, so one worker ends the epoch alone."""
     kw = {"num_workers": workers, "seed": 4, "epoch": 1, "rank": 1, "world": 2}
     single = [p for p in make_loader(pairs(shards, **kw))]          # the DataLoader deals single pairs
     ours = list(batches(iter(make_loader(BatchStream(pairs(shards, **kw), 5, collate)))))
@@ -57,11 +59,12 @@ def test_worker_batches_equal_the_pair_stream_collated_at_once(shards, collate, 
         assert same(batch, collate(chunk))
 
 
-def test_worker_pair_counts_come_from_the_layout(shards):
+def test_worker_pair_counts_come_from_the_layout_and_are_even(shards):
     for kw in ({"num_workers": 3, "world": 3, "rank": 2, "epoch": 5}, {"num_workers": 2, "mode": "resampled"}):
         stream = pairs(shards, **kw)
         made = [sum(1 for _ in stream.pairs(w)) for w in range(stream.spec.workers)]
         assert worker_pairs(stream.spec) == made and sum(made) == stream.spec.pairs_per_rank
+        assert max(made) - min(made) <= stream.spec.passes                  # even, to a sample a pass
     counts = [3, 1, 2]                                               # round-robin, a worker drops out
     assert [epoch_positions(counts, w).tolist() for w in range(3)] == [[0, 3, 5], [1], [2, 4]]
 
@@ -89,3 +92,21 @@ def test_masking_is_per_caption(collate):
     for key in ("mlm_input_ids", "mlm_labels"):
         assert torch.equal(alone[key][0], together[key][1])           # batch-mates and padding change nothing
     assert (together["mlm_labels"][0, 3:] == -100).all()            # "a man": nothing masked in its padding
+
+
+def test_a_tar_cut_between_two_workers_then_truncated_keeps_the_epoch(tmp_path):
+    """Each worker keeps its own samples of a tar both read, and counts its own lost pairs once."""
+    from tests.test_reliability_train import lost_keys, pairs_of, truncate_tar
+
+    folder = write_shards(tmp_path / "shards", n=40)
+    spec = make_spec(open_shards(folder), "train", num_workers=2, seed=3)
+    shared = next(u for u in pass_units(spec, 0)[1] if u["first"] > 0)      # worker 0 reads its head
+    keep = shared["first"] - 1                                              # both workers lose samples
+    truncate_tar(Path(shared["url"]), keep_samples=keep)
+    spec = make_spec(open_shards(folder), "train", num_workers=2, seed=3)
+    items = list(make_loader(PairStream(spec, train_transform(SIZE, "mals"))))
+    good = [f"{p['key']}#{p['caption_index']}" for p in items if "bad" not in p]
+    lost = lost_keys(folder, shared["url"], keep)
+    assert len(items) == spec.pairs_per_rank and len(good) == len(set(good))
+    assert set(good) == {k for k in train_keys(40) if k.split("#")[0] not in lost}
+    assert len(items) - len(good) == pairs_of(folder, lost)

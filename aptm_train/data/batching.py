@@ -4,15 +4,16 @@ Every DataLoader worker decodes, augments, tokenises, MLM-masks and collates its
 batch (a "part"), so the main process, which also runs the training step, receives a few tensors
 per batch instead of one shared-memory tensor per pair, and does no per-pair work.
 
-The batches are fixed before any tar is read. Worker w makes n_w pairs this epoch (`worker_pairs`,
-from the manifest's layout), and its j-th pair sits at position sum_v min(n_v, j) + #{v < w: n_v > j}
-of the rank's epoch: the order of a DataLoader that deals single pairs round-robin (pipeline.py),
-so a batch mixes every worker's shuffled pairs. Batch b holds positions [b * size, (b + 1) * size).
-Each worker yields one part per batch, empty when it has none of the batch's pairs, so the
-DataLoader's round-robin hands the main process batch b's parts in worker order; `batches` puts the
-pairs back in position order, pads token rows to the batch's longest and lists unreadable pairs.
-The result equals the pair stream cut into batches and collated at once (tests/test_batching.py):
-MLM masking draws per caption (collate.py), so parts share no random draws.
+The batches are fixed before any tar is read. Worker w makes n_w pairs this epoch
+(`pipeline.worker_pairs`, from the manifest's layout), and its j-th pair sits at position
+sum_v min(n_v, j) + #{v < w: n_v > j} of the rank's epoch: the order of a DataLoader that deals
+single pairs round-robin (pipeline.py), so a batch mixes every worker's shuffled pairs. Batch b
+holds positions [b * size, (b + 1) * size). Each worker yields one part per batch, empty when it
+has none of the batch's pairs, so the DataLoader's round-robin hands over batch b's parts in
+worker order; `batches` puts the pairs back in position order, pads token rows to the batch's
+longest and lists unreadable pairs. The result equals the pair stream cut into batches and
+collated at once (tests/test_batching.py): MLM masking draws per caption (collate.py), so parts
+share no random draws.
 """
 from __future__ import annotations
 
@@ -26,33 +27,12 @@ from torch.utils.data import get_worker_info
 
 from mals_gen.errors import UserError
 
-from .pipeline import PairStream, StreamSpec, shard_urls
+from .pipeline import PairStream, worker_pairs
 
 #: tensors up to this size travel inside the pickled part, as numpy arrays (`_inline`)
 INLINE_BYTES = 1 << 20
 #: what token rows of a part are padded with when a longer part widens the batch (else 0: Collate's pad id)
 PAD_VALUES = {"mlm_labels": -100}     # -100: the label the losses skip (aptm_train/losses/common.py)
-
-
-def worker_pairs(spec: StreamSpec) -> list[int]:
-    """Pairs (unreadable ones included) each logical worker makes this epoch, counted from the layout."""
-    if spec.mode == "resampled":
-        return [spec.worker_share(w) for w in range(spec.workers)]
-    counts = []
-    for w in range(spec.workers):
-        n = 0
-        for item in shard_urls(spec, w):
-            offsets = np.asarray(spec.layout[item["url"]], dtype=np.int64)     # (samples + 1,)
-            sizes = np.diff(offsets)
-            first = np.repeat(offsets[:-1], sizes)                             # (pairs,) per pair
-            pair = np.arange(offsets[0], offsets[-1], dtype=np.int64)
-            caption = pair - first
-            q = (pair + spec.epoch) % spec.total_pairs                         # StreamSpec.owns
-            mine = (caption % spec.passes == item["pass"]) & (q < spec.world * spec.pairs_per_rank) \
-                & (q % spec.world == spec.rank)
-            n += int(mine.sum())
-        counts.append(n)
-    return counts
 
 
 def epoch_positions(counts: list[int], worker: int) -> np.ndarray:

@@ -1,10 +1,10 @@
 """The streaming training loader: a WebDataset pipeline that is exact, shuffled and resumable.
 
 Stages (a readable list, as in open_clip's loader), run in each DataLoader worker:
-  (pass, tar) list (this worker's share)  ->  tar samples (`shards.read_tar`)  ->  select: this
-  split, this pass's captions, this rank's pairs  ->  shuffle buffer (raw bytes, before any
-  decoding)  ->  training pairs  ->  skip (resume)  ->  decode + augment (seeded per pair)  ->
-  batch parts: tokenise, mask and collate this worker's pairs of each batch (`batching.py`)
+  (pass, tar, sample range) list (this worker's share)  ->  tar samples (`shards.read_tar`)  ->
+  select: this split, the range, this pass's captions, this rank's pairs  ->  shuffle buffer (raw
+  bytes, before any decoding)  ->  training pairs  ->  skip (resume)  ->  decode + augment (seeded
+  per pair)  ->  batch parts: tokenise, mask, collate the worker's pairs of a batch (`batching.py`)
 The rank's epoch lays the workers' pairs out as a DataLoader dealing single pairs would (one from
 each worker in turn; a worker that runs out drops out) and cuts it into batches, so a rank has one
 short batch per epoch at most; the main process only joins each batch's parts (`batching.batches`).
@@ -15,12 +15,13 @@ Batches are built to look like the original's full random shuffle of all (image,
   average, rounded: 2 for CUHK-PEDES, 1 for MALS), and pass k trains caption j of every image with
   j mod K = k, so an image's captions sit about 1/K of an epoch apart instead of back to back.
   Each image is read K times per epoch, about once per pair, as the original's map-style loader.
-* A two-level shuffle: every pass deals the split's tars to workers in a fresh seeded order, then a
-  buffer shuffles the samples, sized from the data (`auto_buffer`): a worker's whole share of a
-  pass when SHUFFLE_BUFFER_BYTES per rank hold it, so data stored by person (CUHK-PEDES) does not
-  give same-person batches. `shuffle_buffer > 0` fixes the size instead. The buffer is emptied at
-  the end of each pass. `tests/test_batch_mix.py` and `scripts/bench_batch_mix.py` measure the share
-  of samples whose twin caption / same person is in the batch against a full shuffle.
+* A two-level shuffle: every pass cuts the split's tars, in a fresh seeded order, into one run per
+  worker (`pass_units`), then a buffer shuffles the samples, sized from the data (`auto_buffer`): a
+  worker's whole share of a pass when SHUFFLE_BUFFER_BYTES per rank hold it, so data stored by
+  person (CUHK-PEDES) does not give same-person batches. `shuffle_buffer > 0` fixes the size
+  instead. The buffer is emptied at the end of each pass. `tests/test_batch_mix.py` and
+  `scripts/bench_batch_mix.py` measure the share of samples whose twin caption / same person is in
+  the batch against a full shuffle.
 
 Splitting happens inside the pipeline, so the loader is never handed to `accelerator.prepare`:
 * mode "exact" (default): every rank lists every tar of the split. Each pair of the split has a
@@ -29,7 +30,9 @@ Splitting happens inside the pipeline, so the loader is never handed to `acceler
   * floor(P / world). Every rank gets the same number of pairs, so batch counts and the last
   batch's size agree across ranks (the ITC all-gather needs equal sizes) and every pair is trained
   on exactly once per epoch, except P mod world pairs (< world) held back, a different few each
-  epoch. DataLoader workers split each pass's tar list (the same order on every rank).
+  epoch. Each pass's tar list (the same order on every rank) is cut into one run per DataLoader
+  worker with equal numbers of this rank's pairs, at sample boundaries, so the workers finish
+  together; a tar at a cut is read by both neighbours, each keeping its own samples.
 * mode "resampled" (multi-node scale): each rank and worker draws (tar, pass) with replacement from
   its own seeded generator and stops after its share of floor(P / world) pairs; no rank reads the
   tars it does not train on, and coverage is exact only in expectation.
@@ -135,17 +138,61 @@ def auto_buffer(spec: StreamSpec, samples: int) -> int:
 # Stages. Each takes the previous stage's iterator and yields dicts.
 
 def shard_urls(spec: StreamSpec, worker: int) -> Iterator[dict]:
-    """(tar, pass) items of this worker: each pass deals the tars in a fresh order (the same on every rank)."""
+    """This worker's reads: {url, pass, first, end}, the tar's split samples [first, end) to keep
+    (end None: all). Resampled mode draws whole tars; exact mode reads `pass_units`."""
     if spec.mode == "resampled":
         rng = random.Random(stable_int("resample", spec.seed, spec.epoch, spec.rank, worker))
         while True:
-            yield {"url": rng.choice(spec.tars), "pass": rng.randrange(spec.passes)}
+            yield {"url": rng.choice(spec.tars), "pass": rng.randrange(spec.passes), "first": 0, "end": None}
     for k in range(spec.passes):
-        # a tar whose samples all have k captions or fewer has nothing for pass k
-        order = [t for t in spec.tars if len(spec.layout[t]) > 1 and np.diff(spec.layout[t]).max() > k]
-        random.Random(stable_int("tars", spec.seed, spec.epoch, k)).shuffle(order)
-        for url in order[worker::spec.workers]:
-            yield {"url": url, "pass": k}
+        yield from pass_units(spec, k)[worker]
+
+
+def pass_units(spec: StreamSpec, k: int) -> list[list[dict]]:
+    """Exact mode, pass k, per worker: its reads, each with the number of this rank's pairs it makes.
+
+    The tars come in a fresh seeded order (the same on every rank), cut into one run per worker
+    holding equal numbers of this rank's pairs, at sample boundaries: dealing whole tars left a
+    worker with 1675 of quickstart's 2675 pairs (tars of 1000, 1000, 675), and the epoch waited on
+    it. A tar at a cut is read by both neighbours, each keeping its own samples."""
+    # a tar whose samples all have k captions or fewer has nothing for pass k
+    order = [t for t in spec.tars if len(spec.layout[t]) > 1 and np.diff(spec.layout[t]).max() > k]
+    random.Random(stable_int("tars", spec.seed, spec.epoch, k)).shuffle(order)
+    owned = [_owned_pairs(spec, url, k) for url in order]          # per tar: (samples,)
+    total = sum(int(o.sum()) for o in owned)
+    cuts = [total * w // spec.workers for w in range(1, spec.workers)]
+    units: list[list[dict]] = [[] for _ in range(spec.workers)]
+    done = 0
+    for url, per_sample in zip(order, owned):
+        before = done + np.cumsum(per_sample) - per_sample        # the run's pairs before each sample
+        done += int(per_sample.sum())
+        worker = np.searchsorted(cuts, before, side="right")      # non-decreasing: contiguous ranges
+        for w in np.unique(worker).tolist():
+            at = np.flatnonzero(worker == w)
+            pairs = int(per_sample[at].sum())
+            if pairs:
+                units[w].append({"url": url, "pass": k, "first": int(at[0]), "end": int(at[-1]) + 1,
+                                 "pairs": pairs})
+    return units
+
+
+def _owned_pairs(spec: StreamSpec, url: str, k: int) -> np.ndarray:
+    """(samples,) per split sample of tar `url`: its pass-k pairs this rank trains on (`StreamSpec.owns`)."""
+    offsets = np.asarray(spec.layout[url], dtype=np.int64)
+    sizes = np.diff(offsets)
+    pair = np.arange(offsets[0], offsets[-1], dtype=np.int64)
+    caption = pair - np.repeat(offsets[:-1], sizes)
+    q = (pair + spec.epoch) % spec.total_pairs
+    mine = (caption % spec.passes == k) & (q < spec.world * spec.pairs_per_rank) & (q % spec.world == spec.rank)
+    return np.bincount(np.repeat(np.arange(len(sizes)), sizes)[mine], minlength=len(sizes))
+
+
+def worker_pairs(spec: StreamSpec) -> list[int]:
+    """Pairs (unreadable ones included) each logical worker makes this epoch, from the layout alone."""
+    if spec.mode == "resampled":
+        return [spec.worker_share(w) for w in range(spec.workers)]
+    runs = [pass_units(spec, k) for k in range(spec.passes)]
+    return [sum(u["pairs"] for units in runs for u in units[w]) for w in range(spec.workers)]
 
 
 def tar_samples(urls: Iterator[dict]) -> Iterator[dict]:
@@ -156,15 +203,16 @@ def tar_samples(urls: Iterator[dict]) -> Iterator[dict]:
     for n, item in enumerate(urls):
         damage = Skips(echo=None)     # the trainer warns, in the main process
         for files in read_tar(item["url"], damage):
-            files["__pass__"], files["__read__"] = item["pass"], n
+            files["__pass__"], files["__read__"], files["__unit__"] = item["pass"], n, item
             yield files
         where, reason = damage.items[0][1:] if damage else ("", None)
         yield {"__url__": item["url"], "__key__": where, "__bad__": reason, "__end__": True,
-               "__pass__": item["pass"], "__read__": n}
+               "__pass__": item["pass"], "__read__": n, "__unit__": item}
 
 
 def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
-    """This split's samples -> the (sample, caption) items of the pass, in exact mode this rank's only.
+    """This split's samples of the read's range -> the (sample, caption) items of the pass, in exact
+    mode this rank's only.
 
     Each sample's first pair number comes from the manifest's layout, checked against the tar. The
     pairs of the samples a tar lost (truncated, or ending before the manifest's count) become `bad`
@@ -179,9 +227,11 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
         sample = to_sample(files)
         if sample.split != spec.split:
             continue
+        i, index = index, index + 1
+        if not _in_range(files["__unit__"], i) and i < len(spec.layout.get(files["__url__"], [0])) - 1:
+            continue                  # another worker's sample; one past the manifest's still fails below
         n_pairs = max(1, len(sample.captions))
-        first = _first_pair(spec, files, index, n_pairs)
-        index += 1
+        first = _first_pair(spec, files, i, n_pairs)
         round_ = files["__pass__"] if spec.mode == "exact" else 0
         for j in range(files["__pass__"], n_pairs, spec.passes):
             if spec.mode == "exact" and not spec.owns(first + j):
@@ -194,7 +244,9 @@ def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
     read); in resampled mode (no numbering) one bad item, so the damage is still counted and warned."""
     offsets = spec.layout.get(marker["__url__"], [0])
     listed = len(offsets) - 1
-    if index >= listed:
+    unit = marker["__unit__"]
+    end = listed if unit["end"] is None else min(listed, unit["end"])
+    if index >= end:
         return
     reason = marker["__bad__"] or f"the tar ends after {index} of the {listed} {spec.split} samples " \
         "manifest.parquet lists; the rest are skipped"
@@ -203,11 +255,15 @@ def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
     if spec.mode != "exact":
         yield {**bad, "round": 0, "caption_index": 0}
         return
-    for i in range(index, listed):
+    for i in range(max(index, unit["first"]), end):
         first, n_pairs = int(offsets[i]), int(offsets[i + 1] - offsets[i])
         for j in range(marker["__pass__"], n_pairs, spec.passes):
             if spec.owns(first + j):
                 yield {**bad, "caption_index": j}
+
+
+def _in_range(unit: dict, index: int) -> bool:
+    return unit["first"] <= index and (unit["end"] is None or index < unit["end"])
 
 
 def _first_pair(spec: StreamSpec, files: dict, index: int, n_pairs: int) -> int:
