@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 
 import torch
+from torch.utils.data import get_worker_info
 
 from mals_gen.contract import NUM_MALS_ATTRIBUTES
 
@@ -51,7 +52,7 @@ class Collate:
         texts = [clean_caption(p["caption"], p["source"], self.max_words) for p in pairs]
         ids, mask = self._tokens(texts)
         batch = {
-            "pixels": torch.stack([p["pixels"] for p in pairs]),                # (B, 3, H, W)
+            "pixels": _stack([p["pixels"] for p in pairs]),                     # (B, 3, H, W)
             "input_ids": ids, "attention_mask": mask,
             "person_ids": torch.tensor([p["person_id"] for p in pairs], dtype=torch.long),  # (B,)
             "attrs": torch.tensor([_attrs(p.get("attrs"), self.num_attrs) for p in pairs],
@@ -70,6 +71,17 @@ class Collate:
         padding change its draws."""
         gens = [torch.Generator().manual_seed(stable_int("mlm", seed) % 2**63) for seed in seeds]
         return self.mask_fn(ids, mask, generator=gens)
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """torch.stack; inside a DataLoader worker straight into shared memory, as torch's default collate
+    does, or sending the batch to the main process would copy it there first."""
+    out = None
+    if get_worker_info() is not None:
+        first = tensors[0].as_subclass(torch.Tensor)          # a torchvision Image: a plain tensor
+        storage = first._typed_storage()._new_shared(len(tensors) * first.numel(), device=first.device)
+        out = first.new(storage).resize_(len(tensors), *first.shape)
+    return torch.stack(tensors, 0, out=out)
 
 
 def _attrs(values, n: int) -> list[int]:
