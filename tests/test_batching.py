@@ -1,10 +1,11 @@
 """Batches made in the loader's workers (aptm_train/data/batching.py): the same batches as the pair
 stream cut into pieces and collated at once, whatever the worker count; a resumed epoch continues
-them exactly; MLM masking is per caption; each worker's pair count is known before reading; a tar
-two workers share stays exact."""
+them exactly; MLM masking is per caption; each worker's pair count is known before reading; the
+joining thread passes errors on and ends with its consumer; a tar two workers share stays exact."""
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from aptm_train.data.collate import Collate
 from aptm_train.data.pipeline import PairStream, make_loader, make_spec, pass_units, worker_pairs
 from aptm_train.data.shards import open_shards
 from aptm_train.data.transforms import train_transform
+from mals_gen.errors import UserError
 
 from ._train_shards import train_keys, write_shards
 
@@ -92,6 +94,25 @@ def test_masking_is_per_caption(collate):
     for key in ("mlm_input_ids", "mlm_labels"):
         assert torch.equal(alone[key][0], together[key][1])           # batch-mates and padding change nothing
     assert (together["mlm_labels"][0, 3:] == -100).all()            # "a man": nothing masked in its padding
+
+
+def test_the_joining_thread_hands_over_errors_and_ends_with_the_consumer():
+    def parts(n: int, unreadable: int = -1):
+        for b in range(n):
+            if b == unreadable:
+                yield {"batch": b, "worker": 0, "positions": [0], "good": [], "data": None,
+                       "skipped": [(0, ("0.tar", "k", "unreadable image"))]}
+            else:
+                yield {"batch": b, "worker": 0, "positions": [0], "good": [0], "data": {"x": torch.tensor([b])},
+                       "skipped": []}
+
+    assert [b["x"].item() for b in batches(parts(4))] == [b["x"].item() for b in batches(parts(4), ahead=0)]
+    with pytest.raises(UserError, match="all 1 pairs of a training batch are unreadable"):
+        list(batches(parts(5, unreadable=3)))
+    stream = batches(parts(100))
+    next(stream)
+    stream.close()                                                  # a run that stops mid-epoch
+    assert not any(t.name == "join-batches" for t in threading.enumerate())
 
 
 def test_a_tar_cut_between_two_workers_then_truncated_keeps_the_epoch(tmp_path):

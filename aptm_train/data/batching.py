@@ -2,7 +2,8 @@
 
 Every DataLoader worker decodes, augments, tokenises, MLM-masks and collates its own pairs of each
 batch (a "part"), so the main process, which also runs the training step, receives a few tensors
-per batch instead of one shared-memory tensor per pair, and does no per-pair work.
+per batch instead of one shared-memory tensor per pair, and does no per-pair work. A background
+thread joins the parts (one copy of the pixels) while the step runs.
 
 The batches are fixed before any tar is read. Worker w makes n_w pairs this epoch
 (`pipeline.worker_pairs`, from the manifest's layout), and its j-th pair sits at position
@@ -18,6 +19,8 @@ share no random draws.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from itertools import islice
 
@@ -105,22 +108,72 @@ def _tensor(value):
     return torch.from_numpy(value) if isinstance(value, np.ndarray) else value
 
 
-def batches(parts: Iterator[dict], pad: bool = False) -> Iterator[dict]:
+def _array(value):
+    return value.numpy() if isinstance(value, torch.Tensor) else value
+
+
+def batches(parts: Iterator[dict], pad: bool = False, ahead: int = 2) -> Iterator[dict]:
     """Join the parts of each batch (consecutive, one per worker) into the collated batch dict.
 
     Unreadable pairs count towards the batch, so batch boundaries, the batch count and the resume
     position stay as without them; they are left out of the batch and listed under "skipped", and
     "workers" names the worker of every pair (both added when the collate returns a dict). `pad`
     (several processes: ITC's all-gather needs equal sizes) refills their places by repeating the
-    batch's readable pairs."""
+    batch's readable pairs. A background thread joins up to `ahead` batches in advance (0: none),
+    so the one copy of the pixels a join makes overlaps the consumer's training step instead of
+    delaying it; its errors are raised here."""
+    joined = (merge(group, pad) for group in _groups(parts))
+    if ahead <= 0:
+        yield from joined
+        return
+    ready: queue.Queue = queue.Queue(ahead)
+    stop = threading.Event()
+    thread = threading.Thread(target=_fill, args=(joined, ready, stop), name="join-batches", daemon=True)
+    thread.start()
+    try:
+        while True:
+            done, item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            if done:
+                return
+            yield item
+    finally:         # the consumer stopped early (max_steps) or failed: let the thread end
+        stop.set()
+        thread.join()
+
+
+def _groups(parts: Iterator[dict]) -> Iterator[list[dict]]:
     group: list[dict] = []
     for p in parts:
         if group and p["batch"] != group[0]["batch"]:
-            yield merge(group, pad)
+            yield group
             group = []
         group.append(p)
     if group:
-        yield merge(group, pad)
+        yield group
+
+
+def _fill(items: Iterator, ready: queue.Queue, stop: threading.Event) -> None:
+    """Put (done, item) for each item, then (True, None), or (True, the error) when one is raised."""
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    error = None
+    try:
+        for item in items:
+            if not put((False, item)):
+                return
+    except Exception as err:  # noqa: BLE001 - any error is handed to the consumer, which raises it
+        error = err
+    finally:                          # the consumer always hears the end (a no-op once stopped)
+        put((True, error))
 
 
 def merge(parts: list[dict], pad: bool = False) -> dict:
@@ -150,28 +203,27 @@ def merge(parts: list[dict], pad: bool = False) -> dict:
 
 
 def _join(datas: list[dict | None], rows: list[list[int]], order: list[int]) -> dict:
-    """Place each part's rows at `rows` of one batch (tensors padded to the widest), then take `order`."""
+    """Place each part's rows at `rows` of one batch (token rows padded to the widest), then take
+    `order`. Copies go through numpy: single-threaded (no second OpenMP team beside the training
+    step's) and without the GIL, so the joining thread does not stall the step."""
     keys = next(d for d in datas if d is not None).keys()
     n = sum(len(r) for r in rows)
     out = {}
     for key in keys:
-        values = [(_tensor(d[key]), torch.tensor(r)) for d, r in zip(datas, rows) if r]
-        if not isinstance(values[0][0], torch.Tensor):
+        values = [(_array(d[key]), np.asarray(r)) for d, r in zip(datas, rows) if r]
+        if not isinstance(values[0][0], np.ndarray):
             joined = [None] * n
             for value, at in values:
                 for i, row in enumerate(at.tolist()):
                     joined[row] = value[i]
             out[key] = [joined[r] for r in order]
             continue
-        shape = [max(v.shape[d] for v, _ in values) for d in range(1, values[0][0].dim())]
-        if all(list(v.shape[1:]) == shape for v, _ in values):    # every row is written: no fill pass
-            joined = torch.empty((n, *shape), dtype=values[0][0].dtype)
+        shape = tuple(max(v.shape[d] for v, _ in values) for d in range(1, values[0][0].ndim))
+        if all(v.shape[1:] == shape for v, _ in values):          # every row is written: no fill pass
+            joined = np.empty((n, *shape), dtype=values[0][0].dtype)
         else:
-            joined = torch.full((n, *shape), PAD_VALUES.get(key, 0), dtype=values[0][0].dtype)
-        for value, at in values:
-            if list(value.shape[1:]) == shape:
-                joined.index_copy_(0, at, value)
-            else:                                   # a shorter part's token rows: into their first columns
-                joined[(at, *(slice(0, s) for s in value.shape[1:]))] = value
-        out[key] = joined if order == list(range(n)) else joined[order]
+            joined = np.full((n, *shape), PAD_VALUES.get(key, 0), dtype=values[0][0].dtype)
+        for value, at in values:        # a shorter part's token rows go into their first columns
+            joined[(at, *(slice(0, s) for s in value.shape[1:]))] = value
+        out[key] = torch.from_numpy(joined if order == list(range(n)) else joined[order])
     return out

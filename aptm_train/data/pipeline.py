@@ -377,14 +377,15 @@ class PairStream(torch.utils.data.IterableDataset):
 
 def make_loader(stream: torch.utils.data.IterableDataset) -> DataLoader:
     """A plain DataLoader over a `PairStream` (one pair per item) or a `batching.BatchStream` (one
-    batch part per item; 4 per worker keep about 4 batches ready). Its own generator keeps it from
-    drawing from the global RNG, which a resumed run must find exactly as it was saved."""
+    batch part per item: 2 per worker keep 2 batches ready, and `batching.batches` joins 2 more).
+    Its own generator keeps it from drawing from the global RNG, which a resumed run must find
+    exactly as it was saved."""
     n = stream.spec.num_workers
     if n:
         # the workers tokenise: say so before they fork, or HF tokenizers warns in each of them
         # (and turns its threads off there anyway) once the main process has tokenised in parallel
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return DataLoader(stream, batch_size=None, num_workers=n, prefetch_factor=4 if n else None,
+    return DataLoader(stream, batch_size=None, num_workers=n, prefetch_factor=2 if n else None,
                       collate_fn=_as_is, generator=torch.Generator().manual_seed(0))
 
 
