@@ -25,7 +25,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from aptm_train.data.pipeline import PairStream, batches, make_loader, make_spec
+from aptm_train.data.batching import BatchStream, batches
+from aptm_train.data.pipeline import PairStream, make_loader, make_spec
 from aptm_train.data.shards import open_shards
 from mals_gen.contract import ShardSample
 from mals_gen.shard.dataset import Sample, write_dataset
@@ -79,8 +80,8 @@ def full_shuffle(pairs: list[str], size: int, epochs: int = 5, seed: int = 0) ->
 def stream_epoch(shards, size: int, workers: int = 0, **spec_kw) -> list[list[str]]:
     """One epoch of the real training stream, as batches of image keys."""
     spec = make_spec(shards, "train", num_workers=workers, **spec_kw)
-    stream = PairStream(spec, lambda image: 0)
-    return list(batches(iter(make_loader(stream)), size, lambda pairs: [p["key"] for p in pairs]))
+    stream = BatchStream(PairStream(spec, lambda image: 0), size, lambda pairs: {"keys": [p["key"] for p in pairs]})
+    return [batch["keys"] for batch in batches(iter(make_loader(stream)))]
 
 
 def old_stream_epoch(shards, size: int, buffer: int = 1000, seed: int = 0) -> list[list[str]]:

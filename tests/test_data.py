@@ -1,6 +1,6 @@
 """The data side of the trainer: shard folder checks, the streaming pipeline's exact coverage,
-resume by skipping, seeded augmentation, collate, EDA with WordNet synonyms, optimiser groups and
-learning-rate schedules."""
+seeded augmentation, collate, EDA with WordNet synonyms, optimiser groups and learning-rate
+schedules (batching in the workers and resume: tests/test_batching.py)."""
 from __future__ import annotations
 
 import random
@@ -8,8 +8,9 @@ import random
 import pytest
 import torch
 
+from aptm_train.data.batching import BatchStream, batches
 from aptm_train.data.collate import Collate, clean_caption
-from aptm_train.data.pipeline import PairStream, batches, make_loader, make_spec
+from aptm_train.data.pipeline import PairStream, make_loader, make_spec
 from aptm_train.data.shards import NORM_STATS, open_shards, require_attrs
 from aptm_train.data.transforms import test_transform as eval_transform
 from aptm_train.data.transforms import train_transform
@@ -65,17 +66,6 @@ def test_shuffle_differs_by_epoch_and_resampled_mode_counts(shards):
     assert [len(r) for r in resampled] == [24, 24]
 
 
-def test_resume_by_skipping_continues_the_same_stream(shards):
-    full = list(make_loader(stream(shards, num_workers=2, seed=5)))
-    done = 7
-    consumed = [0, 0]
-    for p in full[:done]:
-        consumed[p["worker"]] += 1
-    rest = list(make_loader(stream(shards, num_workers=2, seed=5, skip=tuple(consumed), rotation=done % 2)))
-    assert [p["key"] for p in rest] == [p["key"] for p in full[done:]]
-    assert all(torch.equal(x["pixels"], y["pixels"]) for x, y in zip(rest, full[done:]))
-
-
 def test_augmentation_is_seeded_per_pair(shards):
     tf = train_transform(SIZE, "mals")
     spec = make_spec(shards, "train", seed=9)
@@ -117,7 +107,7 @@ def test_collate_builds_the_batch_dict(shards):
     import functools
     collate = Collate(tok, tokenize, functools.partial(mask_tokens, vocab=MaskingVocab.from_tokenizer(tok)))
     ds = stream(shards)
-    batch = next(batches(iter(make_loader(ds)), 6, collate))
+    batch = next(batches(iter(make_loader(BatchStream(ds, 6, collate)))))
     assert batch["pixels"].shape == (6, 3, *SIZE)
     assert batch["input_ids"].shape == batch["mlm_labels"].shape and batch["input_ids"].shape[1] <= 56
     assert (batch["input_ids"][:, 0] == tok.cls_token_id).all()

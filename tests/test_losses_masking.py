@@ -96,3 +96,20 @@ def test_padded_count_as_the_original(setup):
     assert not torch.isin(out[replaced], vocab.random_ids).all()            # specials / [unused] drawn too
     _, ours = mask_tokens(ids, mask, vocab, torch.Generator().manual_seed(0))
     assert ((ours != -100) & (mask == 0)).sum() == 0                        # the default never masks padding
+
+
+@pytest.mark.parametrize("count", ["caption", "padded"])
+def test_a_generator_per_caption_masks_each_as_alone(setup, count):
+    """A list of generators: caption i is masked as it would be alone on its own length (the full
+    width when padding counts), so batch-mates and the batch's padding change nothing."""
+    _, vocab, ids, mask = setup
+    ids, mask = ids[:5], mask[:5]
+    if count == "padded":
+        ids, mask = (torch.nn.functional.pad(t, (0, 56 - t.shape[1])) for t in (ids, mask))
+    cfg = MaskingConfig(count=count)
+    out, labels = mask_tokens(ids, mask, vocab, [torch.Generator().manual_seed(i) for i in range(5)], cfg)
+    for i in range(5):
+        n = ids.shape[1] if count == "padded" else int(mask[i].sum())
+        alone = mask_tokens(ids[i:i + 1, :n], mask[i:i + 1, :n], vocab, torch.Generator().manual_seed(i), cfg)
+        assert torch.equal(out[i, :n], alone[0][0]) and torch.equal(labels[i, :n], alone[1][0])
+        assert torch.equal(out[i, n:], ids[i, n:]) and (labels[i, n:] == -100).all()

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from aptm_train.data.pipeline import PairStream, batches, make_loader, make_spec
+from aptm_train.data.batching import BatchStream, batches
+from aptm_train.data.pipeline import PairStream, make_loader, make_spec
 from aptm_train.data.shards import open_shards
 from aptm_train.data.transforms import test_transform as eval_transform
 from aptm_train.train.cli_options import overrides
@@ -102,12 +103,18 @@ def test_stream_skips_broken_jpeg_and_truncated_tar_but_keeps_its_length(damaged
     assert len(where) == 2 and (first, f"after {last_read(folder, first, 5)}") in where
     assert all("truncated" in r for f, _, r in bad if f == first)
     assert all("unreadable image" in r for f, k, r in bad if f != first) and broken in {k for _, k in where}
-    # batches: bad items count towards the batch but are left out of it, and listed
-    out = list(batches(iter(items), 4, lambda ps: {"keys": [p["key"] for p in ps]}))
+    # batches (made by two workers): bad items count towards the batch but are left out of it, and listed
+    two = PairStream(make_spec(shards, "train", seed=1, num_workers=2), eval_transform((96, 32), "mals"))
+    out = list(batches(iter(make_loader(BatchStream(two, 4, key_batch)))))
     assert sum(len(b["workers"]) for b in out) == len(items) and len(out) == -(-len(items) // 4)
     assert sum(len(b["keys"]) for b in out) == len(good) and sum(len(b["skipped"]) for b in out) == len(bad)
-    padded = list(batches(iter(items), 4, lambda ps: {"keys": [p["key"] for p in ps]}, pad=True))
+    assert {b for batch in out for b in batch["skipped"]} == set(bad)
+    padded = list(batches(iter(make_loader(BatchStream(two, 4, key_batch))), pad=True))
     assert [len(b["keys"]) for b in padded] == [len(b["workers"]) for b in out]   # equal sizes across ranks
+
+
+def key_batch(pairs: list[dict]) -> dict:
+    return {"keys": [p["key"] for p in pairs]}
 
 
 def test_stream_names_a_tar_that_ends_early_without_an_error(tmp_path):

@@ -1,10 +1,13 @@
 """The streaming training loader: a WebDataset pipeline that is exact, shuffled and resumable.
 
 Stages (a readable list, as in open_clip's loader), run in each DataLoader worker:
-  (pass, tar) list (this worker's share)  ->  tar samples (`shards.read_tar`)  ->  select: this
-  split, this pass's captions, this rank's pairs  ->  shuffle buffer (raw bytes, before any
-  decoding)  ->  training pairs  ->  skip (resume)  ->  decode + augment (seeded per pair)
-The main process batches and collates (`batches`), so a rank has one short batch per epoch at most.
+  (pass, tar, sample range) list (this worker's share)  ->  tar samples (`shards.read_tar`)  ->
+  select: this split, the range, this pass's captions, this rank's pairs  ->  shuffle buffer (raw
+  bytes, before any decoding)  ->  training pairs  ->  skip (resume)  ->  decode + augment (seeded
+  per pair)  ->  batch parts: tokenise, mask, collate the worker's pairs of a batch (`batching.py`)
+The rank's epoch lays the workers' pairs out as a DataLoader dealing single pairs would (one from
+each worker in turn; a worker that runs out drops out) and cuts it into batches, so a rank has one
+short batch per epoch at most; the main process only joins each batch's parts (`batching.batches`).
 Only the split's tars are read (`ShardSet.split_tars`).
 
 Batches are built to look like the original's full random shuffle of all (image, caption) pairs:
@@ -12,12 +15,13 @@ Batches are built to look like the original's full random shuffle of all (image,
   average, rounded: 2 for CUHK-PEDES, 1 for MALS), and pass k trains caption j of every image with
   j mod K = k, so an image's captions sit about 1/K of an epoch apart instead of back to back.
   Each image is read K times per epoch, about once per pair, as the original's map-style loader.
-* A two-level shuffle: every pass deals the split's tars to workers in a fresh seeded order, then a
-  buffer shuffles the samples, sized from the data (`auto_buffer`): a worker's whole share of a
-  pass when SHUFFLE_BUFFER_BYTES per rank hold it, so data stored by person (CUHK-PEDES) does not
-  give same-person batches. `shuffle_buffer > 0` fixes the size instead. The buffer is emptied at
-  the end of each pass. `tests/test_batch_mix.py` and `scripts/bench_batch_mix.py` measure the share
-  of samples whose twin caption / same person is in the batch against a full shuffle.
+* A two-level shuffle: every pass cuts the split's tars, in a fresh seeded order, into one run per
+  worker (`pass_units`), then a buffer shuffles the samples, sized from the data (`auto_buffer`): a
+  worker's whole share of a pass when SHUFFLE_BUFFER_BYTES per rank hold it, so data stored by
+  person (CUHK-PEDES) does not give same-person batches. `shuffle_buffer > 0` fixes the size
+  instead. The buffer is emptied at the end of each pass. `tests/test_batch_mix.py` and
+  `scripts/bench_batch_mix.py` measure the share of samples whose twin caption / same person is in
+  the batch against a full shuffle.
 
 Splitting happens inside the pipeline, so the loader is never handed to `accelerator.prepare`:
 * mode "exact" (default): every rank lists every tar of the split. Each pair of the split has a
@@ -26,20 +30,22 @@ Splitting happens inside the pipeline, so the loader is never handed to `acceler
   * floor(P / world). Every rank gets the same number of pairs, so batch counts and the last
   batch's size agree across ranks (the ITC all-gather needs equal sizes) and every pair is trained
   on exactly once per epoch, except P mod world pairs (< world) held back, a different few each
-  epoch. DataLoader workers split each pass's tar list (the same order on every rank).
+  epoch. Each pass's tar list (the same order on every rank) is cut into one run per DataLoader
+  worker with equal numbers of this rank's pairs, at sample boundaries, so the workers finish
+  together; a tar at a cut is read by both neighbours, each keeping its own samples.
 * mode "resampled" (multi-node scale): each rank and worker draws (tar, pass) with replacement from
   its own seeded generator and stops after its share of floor(P / world) pairs; no rank reads the
   tars it does not train on, and coverage is exact only in expectation.
 
-Resume: each pair carries the logical worker that made it and the trainer counts pairs per
-worker. A resumed epoch rebuilds the same streams, skips each worker's consumed pairs before
-decoding and rotates worker ids so the DataLoader's round-robin continues where it stopped.
-Augmentation is seeded per pair from (seed, epoch, key, caption), independent of what was skipped.
+Resume: the trainer counts the pairs it consumed this epoch (always a batch boundary). A resumed
+epoch rebuilds the same streams and each worker skips its pairs before that point, before decoding
+(`batching.BatchStream`, `start`). Augmentation and MLM masking are seeded per pair from (seed,
+epoch, key, caption), independent of what was skipped.
 
 Unreadable samples: a JPEG that does not decode, or the samples a truncated tar lost (or a tar that
 ends before the manifest's count), become `bad` items in place of their pairs. They travel the
 stream like pairs and count as consumed, so an epoch keeps its length, its batch count and its
-resume positions; `batches` leaves them out of the collated batch and lists them, and the trainer
+resume positions; the batch leaves them out and lists them (`batching.py`), and the trainer
 warns once per tar and key, counts them (log.jsonl `skipped_pairs`) and stops past
 `data.max_bad_fraction` of an epoch's pairs.
 """
@@ -86,8 +92,6 @@ class StreamSpec:
     shuffle_buffer: int = 1000   # samples per worker's buffer (make_spec sizes it from the data)
     passes: int = 1         # K: pass k trains caption j of each image with j mod K = k
     mode: str = "exact"     # "exact" | "resampled"
-    skip: tuple[int, ...] = ()   # per logical worker: pairs already consumed this epoch
-    rotation: int = 0       # physical worker p plays logical worker (p + rotation) % workers
     id_by: str = "image"    # identity for ITC/ITM targets: "image" (pretraining) or "person"
     attrs_field: str = "mals_attrs"   # "mals_attrs" (27 MALS attributes) or "pa100k_attrs" (26)
 
@@ -134,17 +138,61 @@ def auto_buffer(spec: StreamSpec, samples: int) -> int:
 # Stages. Each takes the previous stage's iterator and yields dicts.
 
 def shard_urls(spec: StreamSpec, worker: int) -> Iterator[dict]:
-    """(tar, pass) items of this worker: each pass deals the tars in a fresh order (the same on every rank)."""
+    """This worker's reads: {url, pass, first, end}, the tar's split samples [first, end) to keep
+    (end None: all). Resampled mode draws whole tars; exact mode reads `pass_units`."""
     if spec.mode == "resampled":
         rng = random.Random(stable_int("resample", spec.seed, spec.epoch, spec.rank, worker))
         while True:
-            yield {"url": rng.choice(spec.tars), "pass": rng.randrange(spec.passes)}
+            yield {"url": rng.choice(spec.tars), "pass": rng.randrange(spec.passes), "first": 0, "end": None}
     for k in range(spec.passes):
-        # a tar whose samples all have k captions or fewer has nothing for pass k
-        order = [t for t in spec.tars if len(spec.layout[t]) > 1 and np.diff(spec.layout[t]).max() > k]
-        random.Random(stable_int("tars", spec.seed, spec.epoch, k)).shuffle(order)
-        for url in order[worker::spec.workers]:
-            yield {"url": url, "pass": k}
+        yield from pass_units(spec, k)[worker]
+
+
+def pass_units(spec: StreamSpec, k: int) -> list[list[dict]]:
+    """Exact mode, pass k, per worker: its reads, each with the number of this rank's pairs it makes.
+
+    The tars come in a fresh seeded order (the same on every rank), cut into one run per worker
+    holding equal numbers of this rank's pairs, at sample boundaries: dealing whole tars left a
+    worker with 1675 of quickstart's 2675 pairs (tars of 1000, 1000, 675), and the epoch waited on
+    it. A tar at a cut is read by both neighbours, each keeping its own samples."""
+    # a tar whose samples all have k captions or fewer has nothing for pass k
+    order = [t for t in spec.tars if len(spec.layout[t]) > 1 and np.diff(spec.layout[t]).max() > k]
+    random.Random(stable_int("tars", spec.seed, spec.epoch, k)).shuffle(order)
+    owned = [_owned_pairs(spec, url, k) for url in order]          # per tar: (samples,)
+    total = sum(int(o.sum()) for o in owned)
+    cuts = [total * w // spec.workers for w in range(1, spec.workers)]
+    units: list[list[dict]] = [[] for _ in range(spec.workers)]
+    done = 0
+    for url, per_sample in zip(order, owned):
+        before = done + np.cumsum(per_sample) - per_sample        # the run's pairs before each sample
+        done += int(per_sample.sum())
+        worker = np.searchsorted(cuts, before, side="right")      # non-decreasing: contiguous ranges
+        for w in np.unique(worker).tolist():
+            at = np.flatnonzero(worker == w)
+            pairs = int(per_sample[at].sum())
+            if pairs:
+                units[w].append({"url": url, "pass": k, "first": int(at[0]), "end": int(at[-1]) + 1,
+                                 "pairs": pairs})
+    return units
+
+
+def _owned_pairs(spec: StreamSpec, url: str, k: int) -> np.ndarray:
+    """(samples,) per split sample of tar `url`: its pass-k pairs this rank trains on (`StreamSpec.owns`)."""
+    offsets = np.asarray(spec.layout[url], dtype=np.int64)
+    sizes = np.diff(offsets)
+    pair = np.arange(offsets[0], offsets[-1], dtype=np.int64)
+    caption = pair - np.repeat(offsets[:-1], sizes)
+    q = (pair + spec.epoch) % spec.total_pairs
+    mine = (caption % spec.passes == k) & (q < spec.world * spec.pairs_per_rank) & (q % spec.world == spec.rank)
+    return np.bincount(np.repeat(np.arange(len(sizes)), sizes)[mine], minlength=len(sizes))
+
+
+def worker_pairs(spec: StreamSpec) -> list[int]:
+    """Pairs (unreadable ones included) each logical worker makes this epoch, from the layout alone."""
+    if spec.mode == "resampled":
+        return [spec.worker_share(w) for w in range(spec.workers)]
+    runs = [pass_units(spec, k) for k in range(spec.passes)]
+    return [sum(u["pairs"] for units in runs for u in units[w]) for w in range(spec.workers)]
 
 
 def tar_samples(urls: Iterator[dict]) -> Iterator[dict]:
@@ -155,15 +203,16 @@ def tar_samples(urls: Iterator[dict]) -> Iterator[dict]:
     for n, item in enumerate(urls):
         damage = Skips(echo=None)     # the trainer warns, in the main process
         for files in read_tar(item["url"], damage):
-            files["__pass__"], files["__read__"] = item["pass"], n
+            files["__pass__"], files["__read__"], files["__unit__"] = item["pass"], n, item
             yield files
         where, reason = damage.items[0][1:] if damage else ("", None)
         yield {"__url__": item["url"], "__key__": where, "__bad__": reason, "__end__": True,
-               "__pass__": item["pass"], "__read__": n}
+               "__pass__": item["pass"], "__read__": n, "__unit__": item}
 
 
 def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
-    """This split's samples -> the (sample, caption) items of the pass, in exact mode this rank's only.
+    """This split's samples of the read's range -> the (sample, caption) items of the pass, in exact
+    mode this rank's only.
 
     Each sample's first pair number comes from the manifest's layout, checked against the tar. The
     pairs of the samples a tar lost (truncated, or ending before the manifest's count) become `bad`
@@ -178,9 +227,11 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
         sample = to_sample(files)
         if sample.split != spec.split:
             continue
+        i, index = index, index + 1
+        if not _in_range(files["__unit__"], i) and i < len(spec.layout.get(files["__url__"], [0])) - 1:
+            continue                  # another worker's sample; one past the manifest's still fails below
         n_pairs = max(1, len(sample.captions))
-        first = _first_pair(spec, files, index, n_pairs)
-        index += 1
+        first = _first_pair(spec, files, i, n_pairs)
         round_ = files["__pass__"] if spec.mode == "exact" else 0
         for j in range(files["__pass__"], n_pairs, spec.passes):
             if spec.mode == "exact" and not spec.owns(first + j):
@@ -193,7 +244,9 @@ def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
     read); in resampled mode (no numbering) one bad item, so the damage is still counted and warned."""
     offsets = spec.layout.get(marker["__url__"], [0])
     listed = len(offsets) - 1
-    if index >= listed:
+    unit = marker["__unit__"]
+    end = listed if unit["end"] is None else min(listed, unit["end"])
+    if index >= end:
         return
     reason = marker["__bad__"] or f"the tar ends after {index} of the {listed} {spec.split} samples " \
         "manifest.parquet lists; the rest are skipped"
@@ -202,11 +255,15 @@ def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
     if spec.mode != "exact":
         yield {**bad, "round": 0, "caption_index": 0}
         return
-    for i in range(index, listed):
+    for i in range(max(index, unit["first"]), end):
         first, n_pairs = int(offsets[i]), int(offsets[i + 1] - offsets[i])
         for j in range(marker["__pass__"], n_pairs, spec.passes):
             if spec.owns(first + j):
                 yield {**bad, "caption_index": j}
+
+
+def _in_range(unit: dict, index: int) -> bool:
+    return unit["first"] <= index and (unit["end"] is None or index < unit["end"])
 
 
 def _first_pair(spec: StreamSpec, files: dict, index: int, n_pairs: int) -> int:
@@ -267,7 +324,9 @@ def decode(pairs: Iterator[dict], image_fn: Callable, text_fn: Callable | None, 
             yield {"bad": (p["url"], p["key"], str(err)), "worker": worker}
             continue
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(p["seed"] % 2**63)
+            # the CPU generator alone: torch.manual_seed also queues a seed for every lazy device
+            # backend, with a captured stack trace each: 0.3 ms per pair against 3 us
+            torch.default_generator.manual_seed(p["seed"] % 2**63)
             p["pixels"] = image_fn(img)      # (3, H, W)
         if text_fn is not None:
             p["eda_caption"] = text_fn(p["caption"], random.Random(p["seed"]))
@@ -285,7 +344,8 @@ def _islice(it: Iterator, start: int, stop: int | None) -> Iterator:
 # ----------------------------------------------------------------------------------------------
 
 class PairStream(torch.utils.data.IterableDataset):
-    """One rank's epoch of decoded pairs; iterate it through `make_loader`, batch with `batches`."""
+    """One rank's epoch of decoded pairs. Training batches it in the workers (`batching.BatchStream`);
+    iterated alone through `make_loader` it yields single pairs in the epoch's order."""
 
     def __init__(self, spec: StreamSpec, image_fn: Callable, text_fn: Callable | None = None):
         super().__init__()
@@ -295,10 +355,12 @@ class PairStream(torch.utils.data.IterableDataset):
         return self.spec.pairs_per_rank
 
     def __iter__(self) -> Iterator[dict]:
-        spec = self.spec
         info = get_worker_info()
-        worker = ((info.id if info is not None else 0) + spec.rotation) % spec.workers
-        skip = spec.skip[worker] if worker < len(spec.skip) else 0
+        return self.pairs(info.id if info is not None else 0)
+
+    def pairs(self, worker: int, skip: int = 0) -> Iterator[dict]:
+        """The decoded pairs of logical worker `worker`, after its first `skip` (left undecoded)."""
+        spec = self.spec
         limit = spec.worker_share(worker) if spec.mode == "resampled" else None
         shuffle_rng = random.Random(stable_int("shuffle", spec.seed, spec.epoch, spec.rank, worker))
         pipeline = wds.DataPipeline(
@@ -313,44 +375,22 @@ class PairStream(torch.utils.data.IterableDataset):
         return iter(pipeline)
 
 
-def make_loader(stream: PairStream) -> DataLoader:
-    """A plain DataLoader over the stream (one pair per item). Its own generator keeps it from
-    drawing from the global RNG, which a resumed run must find exactly as it was saved."""
+def make_loader(stream: torch.utils.data.IterableDataset) -> DataLoader:
+    """A plain DataLoader over a `PairStream` (one pair per item) or a `batching.BatchStream` (one
+    batch part per item: 2 per worker keep 2 batches ready, and `batching.batches` joins 2 more).
+    Its own generator keeps it from drawing from the global RNG, which a resumed run must find
+    exactly as it was saved."""
     n = stream.spec.num_workers
-    return DataLoader(stream, batch_size=None, num_workers=n, prefetch_factor=16 if n else None,
-                      generator=torch.Generator().manual_seed(0))
+    if n:
+        # the workers tokenise: say so before they fork, or HF tokenizers warns in each of them
+        # (and turns its threads off there anyway) once the main process has tokenised in parallel
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return DataLoader(stream, batch_size=None, num_workers=n, prefetch_factor=2 if n else None,
+                      collate_fn=_as_is, generator=torch.Generator().manual_seed(0))
 
 
-def batches(pairs: Iterator[dict], size: int, collate: Callable, pad: bool = False) -> Iterator[dict]:
-    """Group pairs into batches of `size` (the epoch's last one may be short) and collate them.
+def _as_is(item):
+    """The DataLoader's item conversion, switched off: it would turn the numpy arrays a batch part
+    carries inline (batching.py) back into shared-memory tensors."""
+    return item
 
-    Bad items (unreadable samples) count towards the batch, so batch boundaries, the batch count
-    and the per-worker positions a resume needs stay as without them; they are left out of the
-    collated batch and listed under "skipped", and "workers" names every item's worker (both added
-    when `collate` returns a dict). `pad`
-    (several processes: ITC's all-gather needs equal sizes) refills their places by repeating the
-    batch's readable pairs."""
-    buf: list[dict] = []
-    for p in pairs:
-        buf.append(p)
-        if len(buf) == size:
-            yield _collate(buf, collate, pad)
-            buf = []
-    if buf:
-        yield _collate(buf, collate, pad)
-
-
-def _collate(items: list[dict], collate: Callable, pad: bool) -> dict:
-    good = [p for p in items if "bad" not in p]
-    skipped = [p["bad"] for p in items if "bad" in p]
-    if not good:
-        url, key, reason = skipped[-1]
-        raise UserError(f"all {len(items)} pairs of a training batch are unreadable (last: {url} [{key}]: "
-                        f"{reason}); check the shards with `mals verify --decode` and rebuild them")
-    if pad and skipped:
-        good = [good[i % len(good)] for i in range(len(items))]
-    batch = collate(good)
-    if isinstance(batch, dict):     # the trainer's batches; a bench's collate may return a list
-        batch["workers"] = [p.get("worker", 0) for p in items]
-        batch["skipped"] = skipped
-    return batch

@@ -93,29 +93,47 @@ def _choose_positions(words: list[list[int]], n_target: int, cfg: MaskingConfig,
 
 
 def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab: MaskingVocab,
-                generator: torch.Generator, cfg: MaskingConfig = MaskingConfig()
+                generator: torch.Generator | list[torch.Generator], cfg: MaskingConfig = MaskingConfig()
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, L) CPU ids + mask -> (mlm_input_ids (B, L), mlm_labels (B, L) with -100 where not masked)."""
+    """(B, L) CPU ids + mask -> (mlm_input_ids (B, L), mlm_labels (B, L) with -100 where not masked).
+
+    `generator`: one for the batch, or a list of B, one per caption: each caption then draws from
+    its own, over its own length (the full width when padding is a candidate), so it is masked the
+    same whatever its batch-mates and the batch's padding (the training collate's way)."""
     if cfg.count not in MASK_COUNTS:
         raise ValueError(f"MaskingConfig.count must be one of {MASK_COUNTS}, got {cfg.count!r}")
     ids = input_ids.cpu()
     padded = cfg.count == "padded"
+    per_caption = isinstance(generator, (list, tuple))
     chosen = torch.zeros_like(ids, dtype=torch.bool)                        # (B, L)
     pad = attention_mask.cpu() == 0
     cand_all = ~pad & ~vocab.special[ids]
     if padded:
         cand_all |= pad                                                     # padding can be masked
     cont_all = vocab.continuation[ids]
+    lengths = [ids.shape[1]] * ids.shape[0] if padded else (~pad).sum(1).tolist()
+    drawn: list[tuple[torch.Tensor, torch.Tensor]] = []     # per caption: its replacement draws
+    drawn_at = torch.zeros_like(chosen)                       # (B, L) where they go, row by row
     for row in range(ids.shape[0]):
+        g = generator[row] if per_caption else generator
         cand = cand_all[row].tolist()
         n_cand = sum(cand)
         if n_cand == 0:
             continue
         n_target = mask_count(n_cand, ids.shape[1], cfg)
         words = _words(cand, cont_all[row].tolist())
-        pos = _choose_positions(words, n_target, cfg, generator)
+        pos = _choose_positions(words, n_target, cfg, g)
         chosen[row, pos] = True
-    out, labels = replace_chosen(ids, chosen, vocab, generator, cfg)
+        if per_caption:
+            drawn.append(_draw_replacements((lengths[row],), vocab, g, cfg))
+            drawn_at[row, :lengths[row]] = True
+    if per_caption:     # a caption without candidates draws nothing: its places stay "keep"
+        u, rand_tok = torch.ones(ids.shape), torch.zeros_like(ids)          # (B, L) each
+        if drawn:
+            u[drawn_at], rand_tok[drawn_at] = (torch.cat(d) for d in zip(*drawn))
+    else:
+        u, rand_tok = _draw_replacements(ids.shape, vocab, generator, cfg)
+    out, labels = _replace(ids, chosen, u, rand_tok, vocab, cfg)
     return out.to(input_ids.device), labels.to(input_ids.device)
 
 
@@ -128,12 +146,21 @@ def mask_count(n_cand: int, padded_len: int, cfg: MaskingConfig) -> int:
 def replace_chosen(ids: torch.Tensor, chosen: torch.Tensor, vocab: MaskingVocab, generator: torch.Generator,
                    cfg: MaskingConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, L) CPU ids + chosen positions -> (ids with [MASK] 80% / random 10% / kept 10%, labels)."""
-    labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
-    u = torch.rand(ids.shape, generator=generator)                         # (B, L) replacement draw
+    return _replace(ids, chosen, *_draw_replacements(ids.shape, vocab, generator, cfg), vocab, cfg)
+
+
+def _draw_replacements(shape, vocab: MaskingVocab, generator: torch.Generator,
+                       cfg: MaskingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uniform draw, random token) per position of `shape`."""
+    u = torch.rand(shape, generator=generator)
     if cfg.count == "padded":                                              # the whole vocabulary
-        rand_tok = torch.randint(len(vocab.special), ids.shape, generator=generator)
-    else:
-        rand_tok = vocab.random_ids[torch.randint(len(vocab.random_ids), ids.shape, generator=generator)]
+        return u, torch.randint(len(vocab.special), shape, generator=generator)
+    return u, vocab.random_ids[torch.randint(len(vocab.random_ids), shape, generator=generator)]
+
+
+def _replace(ids: torch.Tensor, chosen: torch.Tensor, u: torch.Tensor, rand_tok: torch.Tensor,
+             vocab: MaskingVocab, cfg: MaskingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
     out = ids.clone()
     out[chosen & (u < cfg.mask_frac)] = vocab.mask_id
     use_rand = chosen & (u >= cfg.mask_frac) & (u < cfg.mask_frac + cfg.random_frac)

@@ -18,7 +18,8 @@ import torch
 from mals_gen.errors import UserError
 from mals_gen.fsutil import ensure_writable_dir, write_json_atomic
 
-from ..data.pipeline import PairStream, batches, make_loader, make_spec
+from ..data.batching import BatchStream, batches
+from ..data.pipeline import PairStream, make_loader, make_spec
 from ..data.skips import warning_line
 from . import resume as resume_rules
 from . import setup
@@ -135,13 +136,14 @@ class Trainer:
         consumed = st["consumed"]
         spec = make_spec(self.shards, "train", rank=self.acc.process_index, world=self.acc.num_processes,
                          num_workers=cfg.data.num_workers, seed=cfg.seed, epoch=st["epoch"],
-                         shuffle_buffer=cfg.data.shuffle_buffer, mode=cfg.data.mode, skip=tuple(consumed),
-                         rotation=sum(consumed) % self.workers, id_by=cfg.data.id_by,
+                         shuffle_buffer=cfg.data.shuffle_buffer, mode=cfg.data.mode, id_by=cfg.data.id_by,
                          attrs_field=self.task.cfg.attribute_set.label_field)
-        loader = make_loader(PairStream(spec, self.train_tf, self.eda))
+        # the workers decode, tokenise, mask and collate; a resumed epoch starts after the pairs consumed
+        loader = make_loader(BatchStream(PairStream(spec, self.train_tf, self.eda), cfg.data.batch_size,
+                                         self.collate, start=sum(consumed)))
         micro = sum(consumed) // cfg.data.batch_size
         record = None
-        stream = batches(iter(loader), cfg.data.batch_size, self.collate, pad=self.acc.num_processes > 1)
+        stream = batches(iter(loader), pad=self.acc.num_processes > 1)
         for batch in timed(stream, self.log.waited):
             window = min(cfg.optim.grad_accum, self.batches_per_epoch - (micro // cfg.optim.grad_accum)
                          * cfg.optim.grad_accum)

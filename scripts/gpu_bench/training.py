@@ -7,7 +7,8 @@ fp32 runs with TF32 matmuls as the trainer sets them; bf16 wraps the forward in 
 is what accelerate's `mixed_precision="bf16"` does (fp32 master weights and optimiser state).
 The batch comes from our Collate (tokenise + MLM masking) and stays on the device.
 The loader row reads WebDataset shards written here with the trainer's pipeline (PairStream ->
-DataLoader workers -> batches + Collate) and times one epoch after its first batch.
+BatchStream: DataLoader workers that collate their parts of each batch -> batches joins them) and
+times one epoch after its first batch.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def bench_jpegs(bench: Bench, n: int, size: tuple[int, int]) -> list[bytes]:
 
 
 def loader_rows(bench: Bench) -> Iterator[dict]:
-    from aptm_train.data.pipeline import PairStream, batches, make_loader, make_spec
+    from aptm_train.data.batching import BatchStream, batches
+    from aptm_train.data.pipeline import PairStream, make_loader, make_spec
     from aptm_train.data.shards import open_shards
     from aptm_train.data.transforms import train_transform
 
@@ -160,7 +162,7 @@ def loader_rows(bench: Bench) -> Iterator[dict]:
     bench.reset_peak()
     started = time.perf_counter()
     first, count = None, 0
-    for batch in batches(make_loader(stream), p.train_batch, collate_for(cfg)):
+    for batch in batches(iter(make_loader(BatchStream(stream, p.train_batch, collate_for(cfg))))):
         if first is None:
             first = time.perf_counter()  # workers are up: time the rest of the epoch
         else:
