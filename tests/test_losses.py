@@ -95,6 +95,36 @@ def test_itm_negatives_never_share_the_id():
     assert not ok.any()
 
 
+def test_itm_hardness_zero_draws_negatives_uniformly():
+    # one column is far more similar than the rest: hardness 1 draws it nearly always, hardness 0
+    # draws every other identity about equally often (the CPU demo's fusion encoder learns on these)
+    sim = torch.zeros(4, 4)
+    sim[:, 3] = 20.0
+    ids = torch.arange(4)
+    g = torch.Generator().manual_seed(0)
+    image_feat = torch.nn.functional.normalize(torch.eye(4), dim=-1)
+
+    def counts(hardness: float) -> torch.Tensor:
+        drawn = torch.zeros(4)
+        for _ in range(300):
+            neg, _ = sample_negatives(hardness * sim, ids, g)
+            drawn += torch.bincount(neg[:3], minlength=4)     # anchors 0-2; anchor 3 cannot draw itself
+        return drawn
+
+    hard, uniform = counts(1.0), counts(0.0)
+    assert hard[3] / hard.sum() > 0.99
+    assert (uniform[:3] / uniform.sum()).min() > 0.15 and uniform[3] / uniform.sum() < 0.45
+    # the loss scales the similarity it draws from by `hardness`
+    model = FakeFusion()
+    itok, ttok = torch.randn(4, 4, 5), torch.randn(4, 3, 6)
+    mask = torch.ones(4, 3, dtype=torch.long)
+    a = itm_loss(model, itok, ttok, mask, image_feat, image_feat, ids, generator=torch.Generator().manual_seed(1),
+                 hardness=0.0)
+    b = itm_loss(model, itok, ttok, mask, image_feat, image_feat, ids, generator=torch.Generator().manual_seed(1),
+                 logit_scale=torch.tensor(0.0))
+    torch.testing.assert_close(a, b)
+
+
 def test_itm_against_naive():
     torch.manual_seed(0)
     model = FakeFusion()

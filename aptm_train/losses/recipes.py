@@ -56,6 +56,8 @@ def task_config(name: str, overrides: dict | None = None, seed: int = 0) -> Task
     choices = [("itc_gradient", cfg.itc_gradient, ITC_GRADIENTS),
                ("attr_reduction", cfg.attr_reduction, REDUCTIONS),
                ("masking.count", cfg.masking.count, MASK_COUNTS)]
+    if cfg.itm_hardness < 0:
+        raise UserError(f"loss.itm_hardness must be 0 (uniform negatives) or more, got {cfg.itm_hardness}")
     if cfg.nam_temperature <= 0:
         raise UserError(f"loss.nam_temperature must be positive, got {cfg.nam_temperature}")
     for key, value, allowed in choices:

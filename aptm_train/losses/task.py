@@ -56,6 +56,7 @@ class TaskConfig:
     itc_gradient: str = "global"      # ITC / ITC_eda gradient across processes: "global" | "local" (original)
     attr_reduction: str = "pairs"     # IAC / IAM mean: "pairs" | "per-attribute" (original)
     temp_clamp: bool = False          # clamp temp to TEMP_RANGE (ALBEF's; the original APTM has none)
+    itm_hardness: float = 1.0         # ITM negatives ~ softmax(hardness * ITC similarity); 0 = uniform
     # NAM (losses/nam.py): MLM masks drawn by low token-to-patch similarity; for machine captions only
     noise_aware_masking: bool = False
     nam_temperature: float = 0.1
@@ -128,7 +129,8 @@ class Task:
             if f"itm{suffix}" in w:
                 out[f"itm{suffix}_loss"] = itm_loss(model, image_tokens, text_tokens, mask, image_feat,
                                                     text_feat, ids, generator=self.generator,
-                                                    logit_scale=scale.detach())
+                                                    logit_scale=scale.detach(),
+                                                    hardness=self.cfg.itm_hardness)
         if "mlm" in w:
             mlm_ids, mlm_labels = batch.get("mlm_input_ids"), batch.get("mlm_labels")
             if self.cfg.noise_aware_masking:    # re-drawn here: the collate cannot see the image

@@ -56,21 +56,26 @@ def x2_patterns(model: nn.Module, which: str) -> list[re.Pattern]:
     ]
 
 
+#: The parts of the fusion that start from random weights even when the text encoder is pretrained.
+CROSS_PATTERNS = (re.compile(r"\.crossattention\."), re.compile(r"^itm_head\."))
+
+
 def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
+    """AdamW groups by (weight decay, lr multiplier): 2x for `lr_x2`, times `cross_lr_scale` for CROSS_PATTERNS."""
     no_decay = no_decay_names(model, cfg.no_decay)
     fast = x2_patterns(model, cfg.lr_x2)
-    buckets: dict[tuple[bool, bool], list] = {(d, f): [] for d in (True, False) for f in (False, True)}
+    cross = CROSS_PATTERNS if cfg.cross_lr_scale != 1.0 else ()
+    buckets: dict[tuple[bool, float], list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        is_fast = any(pat.search(name) for pat in fast)
-        buckets[(name not in no_decay, is_fast)].append(p)
-    groups = []
-    for (decay, is_fast), params in buckets.items():
-        if params:
-            groups.append({"params": params, "weight_decay": cfg.weight_decay if decay else 0.0,
-                           "lr": cfg.lr * (2.0 if is_fast else 1.0), "lr_scale": 2.0 if is_fast else 1.0})
-    return groups
+        scale = 2.0 if any(pat.search(name) for pat in fast) else 1.0
+        if any(pat.search(name) for pat in cross):
+            scale *= cfg.cross_lr_scale
+        buckets.setdefault((name not in no_decay, scale), []).append(p)
+    return [{"params": params, "weight_decay": cfg.weight_decay if decay else 0.0,
+             "lr": cfg.lr * scale, "lr_scale": scale}
+            for (decay, scale), params in sorted(buckets.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
