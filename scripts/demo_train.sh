@@ -23,7 +23,7 @@
 #   steps before the image encoder starts to tell images apart. More steps keep paying (on a GPU
 #   this takes minutes).
 # The mals-pretrain recipe trains as the original code did (docs/differences-from-original.md);
-# the demo sets our settings explicitly: batch 16, decay by module type, per-pair IAC means, the
+# the demo sets our settings explicitly: batch 16, decay by module type, the
 # global ITC gradient (the same on one process) and the temperature clamp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,8 +40,8 @@ $BIN/aptm-train pretrain --shards "$SHARDS" --model-size aptm-mini -o "$RUN" --m
   --batch-size 16 --workers 1 --lr 2e-4 --log-every 10 --save-every "$STEPS" --eval-every "$STEPS" \
   --precision "$DEMO_PRECISION" --set schedule.warmup_steps=50 --set 'model_overrides.vision.img_size=[192,64]' \
   --set model_overrides.vision.drop_path_rate=0.0 --set data.randaug_ops=0 --set data.random_erasing=0.0 \
-  --set optim.no_decay=modules --set loss.attr_reduction=pairs --set loss.itc_gradient=global \
-  --set loss.temp_clamp=true --set loss.weights.mlm=0 --set loss.weights.iac=0 --set loss.weights.iam=0 --set loss.weights.mam=0 \
+  --set optim.no_decay=modules --set loss.itc_gradient=global --set loss.temp_clamp=true \
+  --set loss.weights.mlm=0 --set loss.weights.iac=0 --set loss.weights.iam=0 --set loss.weights.mam=0 \
   --set loss.itm_hardness=0
 $BIN/python - "$RUN" <<'PY'
 import json, sys
