@@ -6,6 +6,7 @@ once for all queries) and, using the shards' mined attributes (manifest.parquet)
 query the share of the top-K results that carry the asked attributes next to that share in the
 whole gallery (what a random ranking gets).
 Usage: python scripts/search_check.py CHECKPOINT SHARDS [--gallery FOLDER] [--top 10 50] [--rerank 32]
+       [--itc-weight 0.002]
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from aptm_train.eval.retrieval import ITC_WEIGHT
 from aptm_train.search.session import open_search
 from mals_gen.contract import ATTR
 from mals_gen.errors import UserError, user_errors
@@ -55,11 +57,12 @@ class Searcher:
         self.session = open_search(checkpoint, gallery, device=device, batch_size=batch_size, norm=norm,
                                    echo=_to_stderr, progress=False)
 
-    def ranked_keys(self, query: str, top: int, rerank: int) -> list[str]:
-        return [key_of(h.item) for h in self.session.search(query, top=top, rerank=rerank)]
+    def ranked_keys(self, query: str, top: int, rerank: int, itc_weight: float = ITC_WEIGHT) -> list[str]:
+        return [key_of(h.item) for h in self.session.search(query, top=top, rerank=rerank, itc_weight=itc_weight)]
 
 
-def check(searcher: Searcher, shards: str | Path, tops: list[int], rerank: int) -> list[Row]:
+def check(searcher: Searcher, shards: str | Path, tops: list[int], rerank: int,
+          itc_weight: float = ITC_WEIGHT) -> list[Row]:
     """One Row per (query, K); each query is searched once (the top K is a prefix of the top max-K)."""
     path = Path(shards) / "manifest.parquet"
     if not path.is_file():
@@ -69,7 +72,7 @@ def check(searcher: Searcher, shards: str | Path, tops: list[int], rerank: int) 
     rows = []
     for query, wanted in QUERIES.items():
         matches = attrs.map(lambda vec, wanted=wanted: all(vec[ATTR[s]] == v for s, v in wanted.items()))
-        ranked = searcher.ranked_keys(query, max(tops), rerank)
+        ranked = searcher.ranked_keys(query, max(tops), rerank, itc_weight)
         for top in tops:
             keys = [k for k in ranked[:top] if k in attrs.index]
             hit = float(matches.loc[keys].mean()) if keys else float("nan")
@@ -96,11 +99,13 @@ def main() -> None:
     parser.add_argument("--top", type=int, nargs="+", default=[50],
                         help="one table per K; each query is searched once (the top K is a prefix of the top max-K)")
     parser.add_argument("--rerank", type=int, default=32, help="ITC candidates re-ranked by ITM (0 = ITC only)")
+    parser.add_argument("--itc-weight", type=float, default=ITC_WEIGHT,
+                        help="re-ranked candidates ordered by ITM_norm + w x ITC_norm (aptm-train search --itc-weight)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     args = parser.parse_args()
     with user_errors("search_check"):
         searcher = Searcher(args.checkpoint, args.gallery or args.shards, device=args.device)
-        print(format_tables(check(searcher, args.shards, args.top, args.rerank), args.top))
+        print(format_tables(check(searcher, args.shards, args.top, args.rerank, args.itc_weight), args.top))
 
 
 if __name__ == "__main__":

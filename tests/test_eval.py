@@ -115,6 +115,8 @@ def test_cli_rejects_bad_options_in_one_line(setup):
     assert isinstance(res.exception, UserError) and "config.json" in str(res.exception)
     res = CliRunner().invoke(app, ["eval", "--checkpoint", str(ckpt), "--shards", str(shards), "--precision", "half"])
     assert isinstance(res.exception, UserError) and "--precision 'half'" in str(res.exception)
+    res = CliRunner().invoke(app, ["eval", "--checkpoint", str(ckpt), "--shards", str(shards), "--itc-weight", "-1"])
+    assert isinstance(res.exception, UserError) and "--itc-weight" in str(res.exception)
     # training's word for full precision is accepted too
     assert build_encoder(ckpt, precision="no", progress=False).precision == "fp32"
 
@@ -136,6 +138,13 @@ def test_help_lists_the_orderings_and_mode_takes_several():
     assert parse_modes("all") == MODES
     with pytest.raises(UserError, match="choose all or one or more of itc, itm, fused, itm-paper"):
         parse_modes("itc,itm-1000")
+
+
+def test_itc_weight_moves_fused_from_itm_towards_itc(setup):
+    modes = ("itc", "itm", "fused")
+    low = run_eval(_cfg(setup, modes=modes, itc_weight=0.0), echo=lambda *_: None)["retrieval"]
+    high = run_eval(_cfg(setup, modes=modes, itc_weight=1e6), echo=lambda *_: None)["retrieval"]
+    assert low["fused"] == low["itm"] and high["fused"] == high["itc"]
 
 
 def test_every_ordering_runs_and_one_emulated_gpu_is_fused(setup):

@@ -95,6 +95,24 @@ def test_itm_negatives_never_share_the_id():
     assert not ok.any()
 
 
+def test_itm_hardness_ramps_from_uniform_to_its_value():
+    from aptm_train.losses.recipes import task_config
+    from aptm_train.losses.task import Task
+    from mals_gen.errors import UserError
+
+    task = Task(task_config("mals-pretrain", {"itm_hardness": 0.8, "itm_hardness_ramp": [100, 300]}))
+    seen = []
+    for step in (0, 100, 200, 300, 1000):
+        task.step = step
+        seen.append(task.itm_hardness())
+    assert seen == pytest.approx([0.0, 0.0, 0.4, 0.8, 0.8])
+    task = Task(task_config("mals-pretrain", {"itm_hardness": 0.5}))
+    assert task.itm_hardness() == 0.5              # no ramp: the value throughout
+    for bad in ([300, 100], [5], [-1, 10]):
+        with pytest.raises(UserError, match="itm_hardness_ramp"):
+            task_config("mals-pretrain", {"itm_hardness_ramp": bad})
+
+
 def test_itm_hardness_zero_draws_negatives_uniformly():
     # one column is far more similar than the rest: hardness 1 draws it nearly always, hardness 0
     # draws every other identity about equally often (the CPU demo's fusion encoder learns on these)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from aptm_train.cli import app
@@ -69,6 +70,27 @@ def test_search_reranks_candidates_by_itm(env, tmp_path):
     assert sgal.kind == "shards" and len(sgal.items) == 30 and sgal.items[0].startswith("000000.tar/")
     sindex, _ = build_or_load_index(enc, sgal, "x", tmp_path / "s.npz", echo=lambda *_: None)
     assert len(search(enc, sindex, sgal, "red", top=3, rerank=3)) == 3
+
+
+def test_search_orders_candidates_by_the_evaluations_fusion(env, tmp_path):
+    _, folder, _, enc = env
+    gal = open_gallery(folder)
+    index, _ = build_or_load_index(enc, gal, "x", tmp_path / "i.npz", echo=lambda *_: None)
+    query = "a man in a red shirt"
+    by_itm = search(enc, index, gal, query, top=6, rerank=5, itc_weight=0.0)
+    by_itc = search(enc, index, gal, query, top=6, rerank=0)
+    # the same five candidates: weight 0 is ITM's order, a huge weight is ITC's, the rest follows ITC
+    assert [h.itm for h in by_itm[:5]] == sorted((h.itm for h in by_itm[:5]), reverse=True)
+    assert [h.item for h in search(enc, index, gal, query, top=6, rerank=5, itc_weight=1e6)] == \
+        [h.item for h in by_itc]
+    assert {h.item for h in by_itm[:5]} == {h.item for h in by_itc[:5]} and by_itm[5].item == by_itc[5].item
+    # in between: ITM_norm + w * ITC_norm over the candidates, as eval's fused
+    mid = search(enc, index, gal, query, top=5, rerank=5, itc_weight=1.0)
+    itm = torch.tensor([h.itm for h in mid])
+    itc = torch.tensor([h.itc for h in mid])
+    all_itc = torch.tensor([h.itc for h in search(enc, index, gal, query, top=len(gal.items), rerank=0)])
+    score = (itm - itm.min()) / (itm.max() - itm.min()) + (itc - all_itc.min()) / (all_itc.max() - all_itc.min())
+    assert torch.all(score[:-1] >= score[1:] - 1e-6)
 
 
 def test_cli_search_and_embed(env, tmp_path):

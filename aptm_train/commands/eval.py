@@ -11,8 +11,8 @@ from mals_gen.errors import UserError
 from ..train import cli_options as o
 
 # Kept here as text so that --help needs no torch import; tests check it against retrieval.MODES.
-MODE_HELP = ("retrieval ordering(s), comma-separated, or all: fused (default; ITM + 0.002 ITC, each "
-             "normalised once over the whole matrix) | itc | itm | itm-paper (the paper-era official "
+MODE_HELP = ("retrieval ordering(s), comma-separated, or all: fused (default; ITM + --itc-weight x ITC, "
+             "each normalised once over the whole matrix) | itc | itm | itm-paper (the paper-era official "
              "code: ITM, the rest of the gallery at -1000) | fused-per-gpu (the later official fusion, "
              "normalised per GPU and summed, as on --emulated-gpus GPUs; for published numbers)")
 
@@ -39,6 +39,8 @@ def eval_command(
     mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "fused",
     emulated_gpus: Annotated[int, typer.Option("--emulated-gpus", help="GPUs that the fused-per-gpu ordering "
                                                "emulates (the paper's runs used 4)")] = 4,
+    itc_weight: Annotated[float, typer.Option("--itc-weight", help="w in fused = ITM_norm + w x ITC_norm "
+                                              "(0.002: the official code's; 1 weighs them equally)")] = 0.002,
     attributes: Annotated[str, typer.Option("--attributes", help="attribute set: auto | pa100k | mals")] = "auto",
     k: Annotated[int, typer.Option("--k", help="ITC candidates re-ranked by ITM per query")] = 128,
     batch_size: Annotated[int, typer.Option("--batch-size", help="images / texts per encoder call")] = 64,
@@ -69,8 +71,10 @@ def eval_command(
                         ("--pair-batch", pair_batch), ("--emulated-gpus", emulated_gpus)):
         if value < 1:
             raise UserError(f"{name} must be at least 1, got {value}")
+    if itc_weight < 0:
+        raise UserError(f"--itc-weight must be 0 or more, got {itc_weight}")
     cfg = EvalConfig(checkpoint=str(checkpoint), shards=str(shards), split=split, task=task,
-                     modes=modes, emulated_gpus=emulated_gpus, attributes=attributes, k=k,
+                     modes=modes, emulated_gpus=emulated_gpus, itc_weight=itc_weight, attributes=attributes, k=k,
                      batch_size=batch_size, query_chunk=query_chunk, pair_batch=pair_batch, device=device,
                      precision=precision, norm=norm, out=str(out) if out else None, rankings=rankings,
                      html=html, progress=not no_progress)

@@ -17,6 +17,8 @@ def search_command(
     gallery: Annotated[Path, typer.Option("--gallery", help="folder of images (recursive) or shard folder")],
     top: Annotated[int, typer.Option("--top", help="results to show")] = 10,
     rerank: Annotated[int, typer.Option("--rerank", help="ITC candidates re-ranked by ITM (0 = ITC only)")] = 32,
+    itc_weight: Annotated[float, typer.Option("--itc-weight", help="candidates ordered by ITM_norm + w x "
+                                              "ITC_norm, as eval's fused (0.002: ITM's order)")] = 0.002,
     index: Annotated[Path | None, typer.Option("--index", help="index file (default: a cache file per "
                                                "gallery and checkpoint)")] = None,
     norm: Annotated[str, typer.Option("--norm", help="image mean/std of the model's training data")] = "mals",
@@ -36,10 +38,12 @@ def search_command(
     set_threads(threads)
     if top < 1:
         raise UserError(f"--top must be at least 1, got {top}")
+    if itc_weight < 0:
+        raise UserError(f"--itc-weight must be 0 or more, got {itc_weight}")
     session = open_search(checkpoint, gallery, device=device, batch_size=batch_size, norm=norm, echo=typer.echo,
                           index_path=index, progress=not no_progress)
     typer.echo(f"{'reused' if session.reused else 'built'} index of {len(session.index.items):,} images")
-    hits = session.search(query, top=top, rerank=rerank)
+    hits = session.search(query, top=top, rerank=rerank, itc_weight=itc_weight)
     typer.echo(format_hits(hits, session.gallery))
     if html:
         typer.echo(f"wrote {write_html(html, query, hits, session.gallery)}")

@@ -2,7 +2,8 @@
 
 docs/method.md, "Retrieval evaluation": every query's top-k ITC candidates are scored by ITM;
 non-candidates get the row's minimum ITM score; the ITM and ITC matrices are each min-max
-normalised over the WHOLE matrix and fused as ITM_norm + 0.002 * ITC_norm. Every process gathers
+normalised over the WHOLE matrix and fused as ITM_norm + w * ITC_norm (w = `itc_weight`, the
+official 0.002 by default). Every process gathers
 the features and candidate scores first and the main process scores once, so 1 and N processes
 give the same metrics. Orderings (`MODES`):
 
@@ -14,6 +15,8 @@ give the same metrics. Orderings (`MODES`):
 - `fused-per-gpu`: the later official fusion as it ran on `emulated_gpus` processes, normalised
   per process and summed (`fuse_per_gpu`): on 4 GPUs it ranks by about ITM + 8.1 x cosine, where
   `fused` ranks by about ITM + 0.06 x cosine. For comparing with published numbers (4-GPU runs).
+A larger `itc_weight` gives ITC a larger share in `fused` on any number of processes (about 0.27
+gives the 4-GPU ratio above); it pays where the ITM head is young (the CPU demo uses 1).
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class RetrievalSettings:
     modes: tuple[str, ...] = ("fused",)
     emulated_gpus: int = 4       # processes that `fused-per-gpu` emulates
     top: int = 10                # ranked gallery indices kept per query (rankings file, HTML page)
+    itc_weight: float = ITC_WEIGHT   # w in `fused` = ITM_norm + w * ITC_norm
 
 
 @dataclass
@@ -132,7 +136,8 @@ def fuse_per_gpu(itc: torch.Tensor, itm_full: torch.Tensor, gpus: int = 4, weigh
     return out
 
 
-def _orderings(modes: tuple[str, ...], itc: torch.Tensor, cands: Candidates | None, gpus: int):
+def _orderings(modes: tuple[str, ...], itc: torch.Tensor, cands: Candidates | None, gpus: int,
+               itc_weight: float = ITC_WEIGHT):
     """(mode, (Q, G) scores) for each requested ordering; `fused` last, as it overwrites the ITM matrix."""
     if "itc" in modes:
         yield "itc", itc
@@ -146,7 +151,7 @@ def _orderings(modes: tuple[str, ...], itc: torch.Tensor, cands: Candidates | No
     if "fused-per-gpu" in modes:
         yield "fused-per-gpu", fuse_per_gpu(itc, full, gpus)
     if "fused" in modes:
-        yield "fused", fuse_scores(itc, full, inplace=True)
+        yield "fused", fuse_scores(itc, full, itc_weight, inplace=True)
 
 
 def evaluate_retrieval(enc: Encoder, data: SplitData, images: EncodedImages,
@@ -155,6 +160,8 @@ def evaluate_retrieval(enc: Encoder, data: SplitData, images: EncodedImages,
     bad = [m for m in settings.modes if m not in MODES]
     if bad:
         raise ValueError(f"unknown retrieval mode(s) {bad}; choose from {MODES}")
+    if settings.itc_weight < 0:
+        raise ValueError(f"itc_weight must be 0 or more, got {settings.itc_weight}")
     if settings.emulated_gpus < 1:
         raise ValueError(f"emulated_gpus must be at least 1, got {settings.emulated_gpus}")
     text_feats = encode_texts(enc, data.captions, desc="queries")          # (Q, E)
@@ -168,7 +175,8 @@ def evaluate_retrieval(enc: Encoder, data: SplitData, images: EncodedImages,
     result = RetrievalResult({}, chance_metrics(query_ids, gallery_ids), gallery=len(gallery_ids))
     itc = itc_matrix(text_feats, images.feats, settings.query_chunk)       # (Q, G)
     scored = {}
-    for mode, matrix in _orderings(tuple(settings.modes), itc, cands, settings.emulated_gpus):
+    for mode, matrix in _orderings(tuple(settings.modes), itc, cands, settings.emulated_gpus,
+                                   settings.itc_weight):
         ranks = rank_queries(matrix, query_ids, gallery_ids, top=settings.top)
         scored[mode] = summarize(ranks), ranks
         del matrix                                    # free each Q x G matrix before the next

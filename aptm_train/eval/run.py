@@ -22,6 +22,7 @@ class EvalConfig:
     task: str = "retrieval"
     modes: tuple[str, ...] = ("fused",)     # orderings: aptm_train.eval.retrieval.MODES
     emulated_gpus: int = 4                  # processes the `fused-per-gpu` ordering emulates
+    itc_weight: float = 0.002               # w in `fused` = ITM_norm + w * ITC_norm (0.002: the official)
     attributes: str = "auto"                # auto | pa100k | mals
     k: int = 128
     batch_size: int = 64
@@ -138,7 +139,8 @@ def _retrieval(enc, cfg: EvalConfig, data, images, echo) -> dict:
         raise UserError(f"{cfg.shards}: the {cfg.split} split has no captions, so no queries; "
                         "retrieval needs KEY.json 'captions'")
     settings = RetrievalSettings(k=cfg.k, query_chunk=cfg.query_chunk, pair_batch=cfg.pair_batch,
-                                 modes=tuple(cfg.modes), emulated_gpus=cfg.emulated_gpus)
+                                 modes=tuple(cfg.modes), emulated_gpus=cfg.emulated_gpus,
+                                 itc_weight=cfg.itc_weight)
     result = evaluate_retrieval(enc, data, images, settings)
     if result is None:
         return {}

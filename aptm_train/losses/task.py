@@ -57,6 +57,9 @@ class TaskConfig:
     attr_reduction: str = "pairs"     # IAC / IAM mean: "pairs" | "per-attribute" (original)
     temp_clamp: bool = False          # clamp temp to TEMP_RANGE (ALBEF's; the original APTM has none)
     itm_hardness: float = 1.0         # ITM negatives ~ softmax(hardness * ITC similarity); 0 = uniform
+    # [start, end] steps: hardness 0 (uniform) until `start`, rising linearly to itm_hardness at `end`;
+    # [0, 0] = itm_hardness throughout. Easy negatives while ITC is young, hard ones once it ranks.
+    itm_hardness_ramp: tuple[int, int] = (0, 0)
     # NAM (losses/nam.py): MLM masks drawn by low token-to-patch similarity; for machine captions only
     noise_aware_masking: bool = False
     nam_temperature: float = 0.1
@@ -82,6 +85,14 @@ class Task:
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
         self.generator = torch.Generator().manual_seed(cfg.seed + rank)
         self._prompts: dict[tuple, tuple[torch.Tensor, torch.Tensor, MaskingVocab]] = {}
+        self.step = 0           # optimizer steps done; the training loop sets it before each batch
+
+    def itm_hardness(self) -> float:
+        """The ITM negatives' hardness at `self.step` (`itm_hardness_ramp`)."""
+        start, end = self.cfg.itm_hardness_ramp
+        if end <= 0:
+            return self.cfg.itm_hardness
+        return self.cfg.itm_hardness * min(1.0, max(0.0, (self.step - start) / max(1, end - start)))
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -130,7 +141,7 @@ class Task:
                 out[f"itm{suffix}_loss"] = itm_loss(model, image_tokens, text_tokens, mask, image_feat,
                                                     text_feat, ids, generator=self.generator,
                                                     logit_scale=scale.detach(),
-                                                    hardness=self.cfg.itm_hardness)
+                                                    hardness=self.itm_hardness())
         if "mlm" in w:
             mlm_ids, mlm_labels = batch.get("mlm_input_ids"), batch.get("mlm_labels")
             if self.cfg.noise_aware_masking:    # re-drawn here: the collate cannot see the image

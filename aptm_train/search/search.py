@@ -2,8 +2,10 @@
 
 The query's ITC feature is compared with every indexed image (a stable descending sort, ties by
 gallery order); the top `rerank` candidates are re-encoded (their image tokens are not stored in
-the index) and scored with the fusion encoder's ITM "match" logit. The final order is the ITM
-logit over the candidates (ties keep the ITC order), then the rest of the gallery by ITC.
+the index) and scored with the fusion encoder's ITM "match" logit. The candidates are ordered by
+the evaluation's fusion, ITM_norm + itc_weight * ITC_norm (`eval.retrieval.fuse_scores` on the
+query's row: ITM normalised over the candidates, ITC over the gallery; ties keep the ITC order),
+then the rest of the gallery by ITC. The default weight, the official 0.002, is ITM's order.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 
 from ..eval.encode import Encoder
+from ..eval.retrieval import ITC_WEIGHT, fuse_scores
 from .index import Gallery, GalleryIndex, load_images, pil_image
 
 
@@ -27,7 +30,7 @@ class Hit:
 
 @torch.no_grad()
 def search(enc: Encoder, index: GalleryIndex, gallery: Gallery, query: str, *, top: int = 10,
-           rerank: int = 32) -> list[Hit]:
+           rerank: int = 32, itc_weight: float = ITC_WEIGHT) -> list[Hit]:
     """The `top` best gallery items for `query`."""
     text = enc.text_feats([query])                                          # (1, E)
     feats = torch.from_numpy(index.feats).to(enc.device)                    # (N, E)
@@ -42,11 +45,19 @@ def search(enc: Encoder, index: GalleryIndex, gallery: Gallery, query: str, *, t
         cand = order[:n_cand].tolist()
         jpgs = load_images(gallery, [pos[i] for i in cand])
         itm = dict(zip(cand, itm_scores(enc, query, [pil_image(jpgs[pos[i]]) for i in cand]).tolist()))
-        cand_sorted = sorted(cand, key=lambda i: -itm[i])                   # stable: ties keep ITC order
+        fused = _fused_row(sims.cpu(), cand, itm, itc_weight)
+        cand_sorted = sorted(cand, key=lambda i: -fused[i])                 # stable: ties keep ITC order
         order = torch.cat([torch.tensor(cand_sorted, dtype=torch.long), order[n_cand:]])
     sims = sims.cpu().numpy()
     return [Hit(r + 1, pos[int(i)], index.items[int(i)], float(sims[int(i)]), itm.get(int(i)))
             for r, i in enumerate(order[:top].tolist())]
+
+
+def _fused_row(sims: torch.Tensor, cand: list[int], itm: dict[int, float], weight: float) -> torch.Tensor:
+    """(N,) the evaluation's fused score of one query: ITM at the candidates, their minimum elsewhere."""
+    itm_row = torch.full_like(sims, min(itm.values()))
+    itm_row[torch.tensor(cand)] = torch.tensor([itm[i] for i in cand])
+    return fuse_scores(sims[None].float(), itm_row[None].float(), weight)[0]
 
 
 @torch.no_grad()

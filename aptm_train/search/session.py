@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..eval.retrieval import ITC_WEIGHT
 from .index import Gallery, GalleryIndex, build_or_load_index, checkpoint_identity, open_gallery
 from .search import Hit, search
 
@@ -19,8 +20,8 @@ class SearchSession:
     index: GalleryIndex
     reused: bool                # the index came from its cache file, not from encoding the gallery
 
-    def search(self, query: str, *, top: int = 10, rerank: int = 32) -> list[Hit]:
-        return search(self.enc, self.index, self.gallery, query, top=top, rerank=rerank)
+    def search(self, query: str, *, top: int = 10, rerank: int = 32, itc_weight: float = ITC_WEIGHT) -> list[Hit]:
+        return search(self.enc, self.index, self.gallery, query, top=top, rerank=rerank, itc_weight=itc_weight)
 
 
 def open_search(checkpoint: str | Path, gallery: str | Path, *, device: str = "auto", batch_size: int = 64,

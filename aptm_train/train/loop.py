@@ -169,6 +169,7 @@ class Trainer:
         if self.cfg.data.log_sample_keys:
             self.log_keys(keys)
         batch = {k: v.to(self.acc.device) for k, v in batch.items()}
+        self.task.step = self.state["step"]
         with self.acc.no_sync(self.model) if not sync else contextlib.nullcontext():
             with self.acc.autocast():
                 out = self.task(self.model, batch)
