@@ -21,6 +21,8 @@ from aptm_train.losses import LossWeights, MaskingVocab, Task, mask_tokens, name
 from aptm_train.model.aptm import APTM
 from aptm_train.model.config import named_config
 from aptm_train.text import build_tokenizer, tokenize
+from aptm_train.train.config import OptimConfig
+from aptm_train.train.optim import build_optimizer
 
 CAPTIONS = ["a man in a red short sleeved shirt and blue jeans walks with a black backpack",
             "a young woman with long black hair wears a white t-shirt, a grey skirt and white shoes"]
@@ -38,7 +40,7 @@ def make_batch(model: APTM, b: int) -> dict:
 
 def time_steps(model: APTM, task: Task, batch: dict, steps: int, bf16: bool) -> float:
     """Seconds per optimiser step (after one warm-up step)."""
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    opt = build_optimizer(model, OptimConfig(lr=1e-5))       # the trainer's AdamW (fused where it can be)
     amp = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def step() -> None:

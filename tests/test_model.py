@@ -257,3 +257,16 @@ def test_training_export_card_names_data_recipe_steps_and_validation(tiny, tmp_p
     assert card_rows(tmp_path / "model") == [row]
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["training"]["counts"]["train"] == {"samples": train.samples, "pairs": train.pairs}
+
+
+def test_cpu_attention_matches_pytorch_sdpa():
+    import torch.nn.functional as F
+
+    from aptm_train.model.attention import attend
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 8, generator=g) for n in (5, 7, 7))
+    keep = torch.rand(2, 1, 1, 7, generator=g) > 0.3
+    keep[..., 0] = True                                        # every query may attend somewhere
+    for bias in (None, torch.randn(2, 3, 5, 7, generator=g), keep):
+        torch.testing.assert_close(attend(q, k, v, bias), F.scaled_dot_product_attention(q, k, v, attn_mask=bias))

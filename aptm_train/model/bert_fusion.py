@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import attend
 from .config import TextConfig
 
 
@@ -49,8 +50,7 @@ class SelfOrCrossAttention(nn.Module):
         q = self.query(x).view(b, lq, self.heads, -1).transpose(1, 2)       # (B, h, Lq, d/h)
         k = self.key(memory).view(b, memory.shape[1], self.heads, -1).transpose(1, 2)
         v = self.value(memory).view(b, memory.shape[1], self.heads, -1).transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
-                                             dropout_p=self.p if self.training else 0.0)
+        out = attend(q, k, v, bias, dropout_p=self.p if self.training else 0.0)
         return out.transpose(1, 2).reshape(b, lq, d)                        # (B, Lq, D)
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import attend
 from .config import VisionConfig
 
 
@@ -97,7 +98,7 @@ class WindowAttention(nn.Module):
             nw = mask.shape[0]
             bias = bias[None, None] + mask[None, :, None].to(bias.dtype)   # (1, nW, h, N, N)
             q, k, v = (t.view(bw // nw, nw, self.heads, n, -1) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+        out = attend(q, k, v, bias.to(q.dtype))
         return self.proj(out.reshape(bw, self.heads, n, -1).transpose(1, 2).reshape(bw, n, c))
 
 
