@@ -16,9 +16,10 @@
 # - ITM negatives drawn uniformly (loss.itm_hardness=0), not from softmax(ITC similarity): beside an
 #   ITC that learns first, the fusion encoder, which starts from random cross-attention, sat at the
 #   1:2 prior (ITM loss 0.637) through 500 steps on hard negatives, and learns on uniform ones
-#   (docs/differences-from-original.md). After 700 steps it ranks coarsely (test R@10 above ITC's)
-#   but picks the top 1 among ITC's top 32 worse than ITC does (fused R@1 5.8 vs ITC 10.3; with
-#   hardness 0.3, 7.7 vs 10.3), so ITC stays the better ranking at this length;
+#   (docs/differences-from-original.md). After 700 steps it ranks coarsely: alone it picks the top 1
+#   among ITC's top 32 worse than ITC does (ITM R@1 5.8-7.7 vs ITC 8.4-10.3 in four runs), so
+#   scripts/demo_eval.sh fuses ITM and ITC with equal weights. Hard negatives from a step on
+#   (loss.itm_hardness_ramp=[350,700]) and a 3x learning rate for the fusion layers did not help;
 # - 700 steps (~4 epochs), one validation at the end: ITC sits at ln(batch) for the first ~200
 #   steps before the image encoder starts to tell images apart. More steps keep paying (on a GPU
 #   this takes minutes).
