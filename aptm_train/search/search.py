@@ -45,7 +45,7 @@ def search(enc: Encoder, index: GalleryIndex, gallery: Gallery, query: str, *, t
         cand = order[:n_cand].tolist()
         jpgs = load_images(gallery, [pos[i] for i in cand])
         itm = dict(zip(cand, itm_scores(enc, query, [pil_image(jpgs[pos[i]]) for i in cand]).tolist()))
-        fused = _fused_row(sims.cpu(), cand, itm, itc_weight)
+        fused = _fused_row(sims.cpu(), cand, itm, itc_weight).tolist()
         cand_sorted = sorted(cand, key=lambda i: -fused[i])                 # stable: ties keep ITC order
         order = torch.cat([torch.tensor(cand_sorted, dtype=torch.long), order[n_cand:]])
     sims = sims.cpu().numpy()
