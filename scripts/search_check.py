@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from aptm_train.eval.retrieval import ITC_WEIGHT
+from aptm_train.eval import ITC_WEIGHT
 from aptm_train.search.session import open_search
 from mals_gen.contract import ATTR
 from mals_gen.errors import UserError, user_errors

@@ -8,6 +8,7 @@ import typer
 
 from mals_gen.errors import UserError
 
+from ..eval import ITC_WEIGHT
 from ..train import cli_options as o
 
 # Kept here as text so that --help needs no torch import; tests check it against retrieval.MODES.
@@ -39,8 +40,7 @@ def eval_command(
     mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "fused",
     emulated_gpus: Annotated[int, typer.Option("--emulated-gpus", help="GPUs that the fused-per-gpu ordering "
                                                "emulates (the paper's runs used 4)")] = 4,
-    itc_weight: Annotated[float, typer.Option("--itc-weight", help="w in fused = ITM_norm + w x ITC_norm "
-                                              "(0.002: the official code's; 1 weighs them equally)")] = 0.002,
+    itc_weight: o.ItcWeight = ITC_WEIGHT,
     attributes: Annotated[str, typer.Option("--attributes", help="attribute set: auto | pa100k | mals")] = "auto",
     k: Annotated[int, typer.Option("--k", help="ITC candidates re-ranked by ITM per query")] = 128,
     batch_size: Annotated[int, typer.Option("--batch-size", help="images / texts per encoder call")] = 64,

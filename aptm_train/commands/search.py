@@ -8,6 +8,7 @@ import typer
 
 from mals_gen.errors import UserError
 
+from ..eval import ITC_WEIGHT
 from ..train import cli_options as o
 
 
@@ -17,8 +18,7 @@ def search_command(
     gallery: Annotated[Path, typer.Option("--gallery", help="folder of images (recursive) or shard folder")],
     top: Annotated[int, typer.Option("--top", help="results to show")] = 10,
     rerank: Annotated[int, typer.Option("--rerank", help="ITC candidates re-ranked by ITM (0 = ITC only)")] = 32,
-    itc_weight: Annotated[float, typer.Option("--itc-weight", help="candidates ordered by ITM_norm + w x "
-                                              "ITC_norm, as eval's fused (0.002: ITM's order)")] = 0.002,
+    itc_weight: o.ItcWeight = ITC_WEIGHT,
     index: Annotated[Path | None, typer.Option("--index", help="index file (default: a cache file per "
                                                "gallery and checkpoint)")] = None,
     norm: Annotated[str, typer.Option("--norm", help="image mean/std of the model's training data")] = "mals",

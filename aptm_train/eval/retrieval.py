@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import ITC_WEIGHT
 from .encode import EncodedImages, Encoder, SplitData, encode_texts
 from .metrics import QueryRanks, chance_metrics, rank_queries, summarize
 from .rerank import Candidates, itc_block, rerank
 
 MODES = ("itc", "itm", "fused", "itm-paper", "fused-per-gpu")
 RERANKED = frozenset(MODES) - {"itc"}      # orderings that need the ITM re-ranking
-ITC_WEIGHT = 0.002
 PAPER_REST = -1000.0    # the paper-era code's score for every gallery image outside the candidates
 PER_GPU_FILL = 1000.0   # the later code's placeholder in the rows another process owned
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from mals_gen.errors import UserError
 
+from . import ITC_WEIGHT
+
 TASKS = ("retrieval", "attributes")
 
 
@@ -22,7 +24,7 @@ class EvalConfig:
     task: str = "retrieval"
     modes: tuple[str, ...] = ("fused",)     # orderings: aptm_train.eval.retrieval.MODES
     emulated_gpus: int = 4                  # processes the `fused-per-gpu` ordering emulates
-    itc_weight: float = 0.002               # w in `fused` = ITM_norm + w * ITC_norm (0.002: the official)
+    itc_weight: float = ITC_WEIGHT          # w in `fused` = ITM_norm + w * ITC_norm
     attributes: str = "auto"                # auto | pa100k | mals
     k: int = 128
     batch_size: int = 64

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..eval.retrieval import ITC_WEIGHT
+from ..eval import ITC_WEIGHT
 from .index import Gallery, GalleryIndex, build_or_load_index, checkpoint_identity, open_gallery
 from .search import Hit, search
 

@@ -42,6 +42,9 @@ EvalEvery = Annotated[int | None, typer.Option("--eval-every", help="Steps betwe
 LogEvery = Annotated[int | None, typer.Option("--log-every", help="Steps between log records.")]
 Threads = Annotated[int | None, typer.Option("--threads", help="CPU threads per process (default: the cores "
                                          "this process may use / processes on this machine).")]
+ItcWeight = Annotated[float, typer.Option("--itc-weight", help="w in the fused ranking ITM_norm + w x "
+                                        "ITC_norm of the re-ranked candidates (0.002: the official code's, ITM's "
+                                        "order; 1 weighs them equally).")]
 AllowConfigChange = Annotated[bool, typer.Option("--allow-config-change", help="--resume with changed settings "
                                                  "(recorded in RUN/config_changes.jsonl).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar (logs written to a "
