@@ -1,17 +1,18 @@
-"""Batches made in the loader's workers (aptm_train/data/batching.py): the same batches as the pair
-stream cut into pieces and collated at once, whatever the worker count; a resumed epoch continues
-them exactly; MLM masking is per caption; each worker's pair count is known before reading; the
-joining thread passes errors on and ends with its consumer; a tar two workers share stays exact."""
+"""Batches made whole in the loader's workers (aptm_train/data/batching.py): each one worker's pairs
+collated at once, in rounds, whatever the worker count; each worker's pair count is dealt the same on
+every rank and known before reading; a resumed epoch continues the batches exactly, mid-round too;
+MLM masking is per caption; placeholders are dropped; a tar two workers share stays exact."""
 from __future__ import annotations
 
 import functools
-import threading
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from aptm_train.data.batching import BatchStream, batches, epoch_positions
+from aptm_train.data.batching import BatchStream, batches, epoch_batches
 from aptm_train.data.collate import Collate
 from aptm_train.data.pipeline import PairStream, make_loader, make_spec, pass_units, worker_pairs
 from aptm_train.data.shards import open_shards
@@ -47,38 +48,79 @@ def same(a: dict, b: dict) -> bool:
                                         for k in a)
 
 
+def expected_batches(stream: PairStream, size: int, collate) -> list[dict]:
+    """Each worker's own pairs cut into batches and collated at once, in the epoch's order."""
+    own = [list(stream.pairs(w)) for w in range(stream.spec.workers)]
+    return [collate(own[w][j * size:j * size + n]) for w, j, n in
+            epoch_batches(stream.spec.pairs_per_rank, stream.spec.workers, size)]
+
+
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")     # 3 workers on a 2-core machine
 @pytest.mark.parametrize("workers", [0, 2, 3])
-def test_worker_batches_equal_the_pair_stream_collated_at_once(shards, collate, workers):
-    """3 workers: their pair counts differ by a sample's pairs, so one worker ends the epoch alone."""
+def test_each_batch_is_one_workers_pairs_collated_at_once(shards, collate, workers):
+    """3 workers: 8 pairs each, so every worker ends the epoch with a short batch."""
     kw = {"num_workers": workers, "seed": 4, "epoch": 1, "rank": 1, "world": 2}
-    single = [p for p in make_loader(pairs(shards, **kw))]          # the DataLoader deals single pairs
     ours = list(batches(iter(make_loader(BatchStream(pairs(shards, **kw), 5, collate)))))
-    assert len(ours) == -(-len(single) // 5) == -(-24 // 5)
-    for i, batch in enumerate(ours):
-        chunk = single[5 * i:5 * i + 5]
-        assert batch.pop("workers") == [p["worker"] for p in chunk] and batch.pop("skipped") == []
-        assert same(batch, collate(chunk))
+    want = expected_batches(pairs(shards, **kw), 5, collate)
+    order = epoch_batches(24, max(1, workers), 5)
+    assert len(ours) == len(want) == len(order) and sum(n for *_, n in order) == 24
+    for batch, expected, (w, _, n) in zip(ours, want, order):
+        assert batch.pop("workers") == [w] * n and batch.pop("skipped") == []
+        assert same(batch, expected)
+    assert sorted(k for b in ours for k in b["keys"]) == sorted(p["key"] + f"#{p['caption_index']}"
+                                                               for p in make_loader(pairs(shards, **kw)))
 
 
-def test_worker_pair_counts_come_from_the_layout_and_are_even(shards):
-    for kw in ({"num_workers": 3, "world": 3, "rank": 2, "epoch": 5}, {"num_workers": 2, "mode": "resampled"}):
-        stream = pairs(shards, **kw)
-        made = [sum(1 for _ in stream.pairs(w)) for w in range(stream.spec.workers)]
-        assert worker_pairs(stream.spec) == made and sum(made) == stream.spec.pairs_per_rank
-        assert max(made) - min(made) <= stream.spec.passes                  # even, to a sample a pass
-    counts = [3, 1, 2]                                               # round-robin, a worker drops out
-    assert [epoch_positions(counts, w).tolist() for w in range(3)] == [[0, 3, 5], [1], [2, 4]]
+def test_the_epochs_batches_come_in_rounds_of_one_batch_per_worker():
+    assert epoch_batches(11, 3, 2) == [(0, 0, 2), (1, 0, 2), (2, 0, 2), (0, 1, 2), (1, 1, 2), (2, 1, 1)]
+    assert epoch_batches(3, 4, 5) == [(0, 0, 1), (1, 0, 1), (2, 0, 1)]        # a worker without pairs
+    assert epoch_batches(0, 2, 5) == []
+
+
+def uneven_shards(folder: Path) -> Path:
+    """Half the samples with 3 captions, half with 1: two passes, and 2 pairs of a sample in pass 0."""
+    from ._train_shards import sample, write_samples
+
+    out = []
+    for i in range(40):
+        s = sample(i)[1]
+        out.append(replace(s, split="train", captions=[s.captions[0]] * (3 if i % 2 else 1)))
+    return write_samples(folder, out, per_tar=7)
+
+
+@pytest.mark.parametrize("data", ["shards", "uneven"])
+def test_worker_pair_counts_are_dealt_round_robin_on_every_rank(shards, data, tmp_path):
+    """Every rank's worker w makes the same count (so ranks agree on every batch's size), even
+    where a cut falls inside a sample with two pairs in the pass."""
+    folder = open_shards(uneven_shards(tmp_path / "uneven")) if data == "uneven" else shards
+    for kw in ({"num_workers": 3, "world": 3, "epoch": 5}, {"num_workers": 2, "world": 2, "epoch": 1},
+               {"num_workers": 2, "mode": "resampled"}):
+        seen = set()
+        for rank in range(kw.get("world", 1)):
+            stream = PairStream(make_spec(folder, "train", rank=rank, **kw), lambda image: 0)
+            made = [[f"{p['key']}#{p['caption_index']}" for p in stream.pairs(w)] for w in range(stream.spec.workers)]
+            dealt = [stream.spec.worker_share(w) for w in range(stream.spec.workers)]
+            assert [len(m) for m in made] == worker_pairs(stream.spec) == dealt
+            assert max(dealt) - min(dealt) <= 1
+            if kw.get("mode") != "resampled":       # exact: each pair once, on one rank and worker
+                keys = [k for m in made for k in m]
+                assert len(set(keys)) == len(keys) and not seen & set(keys)
+                seen |= set(keys)
+    if data == "uneven":
+        spec = make_spec(folder, "train", num_workers=3)
+        assert spec.passes == 2 and any(u["skip"] for units in pass_units(spec, 0) for u in units)
 
 
 def test_a_resumed_epoch_continues_the_same_batches(shards, collate):
     stream = functools.partial(pairs, shards, num_workers=2, seed=5)
-    full = list(batches(iter(make_loader(BatchStream(stream(), 4, collate)))))
-    rest = list(batches(iter(make_loader(BatchStream(stream(), 4, collate, start=3 * 4)))))
-    assert len(rest) == len(full) - 3 and all(same(a, b) for a, b in zip(rest, full[3:]))
-    assert list(BatchStream(stream(), 4, collate, start=len(stream()))) == []      # saved at the epoch's end
+    full = list(batches(iter(make_loader(BatchStream(stream(), 5, collate)))))
+    for done in (2, 3):                 # a round's end, and its middle (worker 1's turn)
+        start = sum(len(b["workers"]) for b in full[:done])
+        rest = list(batches(iter(make_loader(BatchStream(stream(), 5, collate, start=start)))))
+        assert len(rest) == len(full) - done and all(same(a, b) for a, b in zip(rest, full[done:]))
+    assert list(BatchStream(stream(), 5, collate, start=len(stream()))) == []      # saved at the epoch's end
     with pytest.raises(ValueError, match="batch boundary"):
-        BatchStream(stream(), 4, collate, start=6)
+        BatchStream(stream(), 5, collate, start=6)
 
 
 def test_masking_is_per_caption(collate):
@@ -96,23 +138,19 @@ def test_masking_is_per_caption(collate):
     assert (together["mlm_labels"][0, 3:] == -100).all()            # "a man": nothing masked in its padding
 
 
-def test_the_joining_thread_hands_over_errors_and_ends_with_the_consumer():
-    def parts(n: int, unreadable: int = -1):
+def test_placeholders_are_dropped_and_an_all_unreadable_batch_is_one_error():
+    def items(n: int, unreadable: int = -1):
         for b in range(n):
+            yield {"batch": None}
             if b == unreadable:
-                yield {"batch": b, "worker": 0, "positions": [0], "good": [], "data": None,
-                       "skipped": [(0, ("0.tar", "k", "unreadable image"))]}
+                yield {"batch": b, "worker": 0, "pairs": 1, "data": None, "skipped": [("0.tar", "k", "unreadable image")]}
             else:
-                yield {"batch": b, "worker": 0, "positions": [0], "good": [0], "data": {"x": torch.tensor([b])},
-                       "skipped": []}
+                yield {"batch": b, "worker": 0, "pairs": 1, "data": {"x": np.array([b])}, "skipped": []}
 
-    assert [b["x"].item() for b in batches(parts(4))] == [b["x"].item() for b in batches(parts(4), ahead=0)]
+    out = list(batches(items(4)))
+    assert [b["x"].tolist() for b in out] == [[0], [1], [2], [3]] and isinstance(out[0]["x"], torch.Tensor)
     with pytest.raises(UserError, match="all 1 pairs of a training batch are unreadable"):
-        list(batches(parts(5, unreadable=3)))
-    stream = batches(parts(100))
-    next(stream)
-    stream.close()                                                  # a run that stops mid-epoch
-    assert not any(t.name == "join-batches" for t in threading.enumerate())
+        list(batches(items(5, unreadable=3)))
 
 
 def test_a_tar_cut_between_two_workers_then_truncated_keeps_the_epoch(tmp_path):

@@ -4,10 +4,10 @@ Stages (a readable list, as in open_clip's loader), run in each DataLoader worke
   (pass, tar, sample range) list (this worker's share)  ->  tar samples (`shards.read_tar`)  ->
   select: this split, the range, this pass's captions, this rank's pairs  ->  shuffle buffer (raw
   bytes, before any decoding)  ->  training pairs  ->  skip (resume)  ->  decode + augment (seeded
-  per pair)  ->  batch parts: tokenise, mask, collate the worker's pairs of a batch (`batching.py`)
-The rank's epoch lays the workers' pairs out as a DataLoader dealing single pairs would (one from
-each worker in turn; a worker that runs out drops out) and cuts it into batches, so a rank has one
-short batch per epoch at most; the main process only joins each batch's parts (`batching.batches`).
+  per pair)  ->  whole batches of the worker's pairs: tokenise, mask, collate (`batching.py`)
+Worker w makes the pairs a round-robin deal of the rank's epoch gives it (`StreamSpec.worker_share`,
+the same counts on every rank) and cuts them into batches, the last one short; the DataLoader hands
+the workers' batches over in turn and the main process only receives them (`batching.batches`).
 Only the split's tars are read (`ShardSet.split_tars`).
 
 Batches are built to look like the original's full random shuffle of all (image, caption) pairs:
@@ -27,19 +27,19 @@ Splitting happens inside the pipeline, so the loader is never handed to `acceler
 * mode "exact" (default): every rank lists every tar of the split. Each pair of the split has a
   stable number p (tar order, sample order = manifest order, caption order; `ShardSet.pair_layout`);
   in epoch e, q = (p + e) mod P, and rank r trains on the pairs with q mod world = r among q < world
-  * floor(P / world). Every rank gets the same number of pairs, so batch counts and the last
-  batch's size agree across ranks (the ITC all-gather needs equal sizes) and every pair is trained
-  on exactly once per epoch, except P mod world pairs (< world) held back, a different few each
-  epoch. Each pass's tar list (the same order on every rank) is cut into one run per DataLoader
-  worker with equal numbers of this rank's pairs, at sample boundaries, so the workers finish
-  together; a tar at a cut is read by both neighbours, each keeping its own samples.
+  * floor(P / world). Every rank gets the same number of pairs, and each worker its
+  `worker_share` of them, so batch counts and sizes agree across ranks (the ITC all-gather needs
+  equal sizes) and every pair is trained on exactly once per epoch, except P mod world pairs
+  (< world) held back, a different few each epoch. Each pass's tar list (the same order on every
+  rank) is cut into one run per DataLoader worker holding the worker's pairs of the pass, so the
+  workers finish together; a tar at a cut is read by both neighbours, each keeping its own samples.
 * mode "resampled" (multi-node scale): each rank and worker draws (tar, pass) with replacement from
   its own seeded generator and stops after its share of floor(P / world) pairs; no rank reads the
   tars it does not train on, and coverage is exact only in expectation.
 
 Resume: the trainer counts the pairs it consumed this epoch (always a batch boundary). A resumed
-epoch rebuilds the same streams and each worker skips its pairs before that point, before decoding
-(`batching.BatchStream`, `start`). Augmentation and MLM masking are seeded per pair from (seed,
+epoch rebuilds the same streams, each worker skips its pairs of the batches before that point,
+before decoding, and the rounds resume where they stopped (`batching.BatchStream`, `start`). Augmentation and MLM masking are seeded per pair from (seed,
 epoch, key, caption), independent of what was skipped.
 
 Unreadable samples: a JPEG that does not decode, or the samples a truncated tar lost (or a tar that
@@ -65,7 +65,7 @@ from torch.utils.data import DataLoader, get_worker_info
 from mals_gen.errors import UserError
 
 from .shards import ShardSet, read_tar, to_sample
-from .skips import BadImage, Skips, decode_image
+from .skips import BadImage, Skips, decode_pixels
 
 #: Raw sample bytes the shuffle buffers of one rank may hold (split between its workers).
 SHUFFLE_BUFFER_BYTES = 1 << 30
@@ -104,14 +104,18 @@ class StreamSpec:
         return self.total_pairs // self.world
 
     def worker_share(self, worker: int) -> int:
-        """Resampled mode: pairs this worker makes (the rank's pairs dealt as evenly as possible)."""
-        base, extra = divmod(self.pairs_per_rank, self.workers)
-        return base + (1 if worker < extra else 0)
+        """Pairs this worker makes: the rank's pairs dealt one by one, round-robin (the same on every rank)."""
+        return dealt(self.pairs_per_rank, worker, self.workers)
 
     def owns(self, pair: int) -> bool:
         """Exact mode: does this rank train on pair number `pair` this epoch?"""
         q = (pair + self.epoch) % self.total_pairs
         return q < self.world * self.pairs_per_rank and q % self.world == self.rank
+
+
+def dealt(pairs: int, worker: int, workers: int) -> int:
+    """How many of pairs 0 .. pairs-1 a round-robin deal gives `worker` (those with i mod workers == worker)."""
+    return pairs // workers + (1 if worker < pairs % workers else 0)
 
 
 def make_spec(shards: ShardSet, split: str, *, shuffle_buffer: int = 0, **kwargs) -> StreamSpec:
@@ -152,28 +156,41 @@ def pass_units(spec: StreamSpec, k: int) -> list[list[dict]]:
     """Exact mode, pass k, per worker: its reads, each with the number of this rank's pairs it makes.
 
     The tars come in a fresh seeded order (the same on every rank), cut into one run per worker
-    holding equal numbers of this rank's pairs, at sample boundaries: dealing whole tars left a
-    worker with 1675 of quickstart's 2675 pairs (tars of 1000, 1000, 675), and the epoch waited on
-    it. A tar at a cut is read by both neighbours, each keeping its own samples."""
+    holding its `worker_share` of the rank's pairs (dealing whole tars left a worker with 1675 of
+    quickstart's 2675 pairs, and the epoch waited on it). A tar at a cut is read by both
+    neighbours, each keeping its own samples; a sample at a cut with several pairs in the pass gives
+    the first `keep` of them to the left worker, and the right one `skip`s them."""
     # a tar whose samples all have k captions or fewer has nothing for pass k
     order = [t for t in spec.tars if len(spec.layout[t]) > 1 and np.diff(spec.layout[t]).max() > k]
     random.Random(stable_int("tars", spec.seed, spec.epoch, k)).shuffle(order)
     owned = [_owned_pairs(spec, url, k) for url in order]          # per tar: (samples,)
     total = sum(int(o.sum()) for o in owned)
-    cuts = [total * w // spec.workers for w in range(1, spec.workers)]
+    # the pass holds the rank's pairs [before, before + total) of the epoch; each worker takes those
+    # a round-robin deal of the epoch gives it, so its passes add up to `worker_share` on every rank
+    before = sum(_pass_pairs(spec, j) for j in range(k))
+    shares = [dealt(before + total, w, spec.workers) - dealt(before, w, spec.workers) for w in range(spec.workers)]
+    bounds = np.concatenate(([0], np.cumsum(shares)))           # worker w: the run's pairs [bounds[w], bounds[w + 1])
     units: list[list[dict]] = [[] for _ in range(spec.workers)]
     done = 0
     for url, per_sample in zip(order, owned):
-        before = done + np.cumsum(per_sample) - per_sample        # the run's pairs before each sample
+        lo = done + np.cumsum(per_sample) - per_sample            # the run's first pair of each sample
+        hi = lo + per_sample
         done += int(per_sample.sum())
-        worker = np.searchsorted(cuts, before, side="right")      # non-decreasing: contiguous ranges
-        for w in np.unique(worker).tolist():
-            at = np.flatnonzero(worker == w)
-            pairs = int(per_sample[at].sum())
-            if pairs:
-                units[w].append({"url": url, "pass": k, "first": int(at[0]), "end": int(at[-1]) + 1,
-                                 "pairs": pairs})
+        for w in range(spec.workers):
+            a, b = int(bounds[w]), int(bounds[w + 1])
+            at = np.flatnonzero((per_sample > 0) & (hi > a) & (lo < b))
+            if len(at):
+                first, last = int(at[0]), int(at[-1])
+                pairs = int((np.minimum(hi[at], b) - np.maximum(lo[at], a)).sum())
+                # a cut inside a sample (several pairs in a pass) splits its pairs between neighbours
+                units[w].append({"url": url, "pass": k, "first": first, "end": last + 1, "pairs": pairs,
+                                 "skip": max(0, a - int(lo[first])), "keep": min(b, int(hi[last])) - int(lo[last])})
     return units
+
+
+def _pass_pairs(spec: StreamSpec, k: int) -> int:
+    """The rank's pairs in pass k."""
+    return sum(int(_owned_pairs(spec, url, k).sum()) for url in spec.tars if len(spec.layout[url]) > 1)
 
 
 def _owned_pairs(spec: StreamSpec, url: str, k: int) -> np.ndarray:
@@ -233,10 +250,17 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
         n_pairs = max(1, len(sample.captions))
         first = _first_pair(spec, files, i, n_pairs)
         round_ = files["__pass__"] if spec.mode == "exact" else 0
-        for j in range(files["__pass__"], n_pairs, spec.passes):
-            if spec.mode == "exact" and not spec.owns(first + j):
-                continue
+        for j in _unit_pairs(spec, files["__unit__"], i, first, n_pairs, files["__pass__"]):
             yield {"sample": sample, "caption_index": j, "round": round_, "url": files["__url__"]}
+
+
+def _unit_pairs(spec: StreamSpec, unit: dict, i: int, first: int, n_pairs: int, k: int) -> list[int]:
+    """Caption indices of sample i (pairs first .. first + n_pairs - 1) that this read makes in pass k:
+    the rank's, less those a cut inside the sample gives the neighbouring worker (`pass_units`)."""
+    mine = [j for j in range(k, n_pairs, spec.passes) if spec.mode != "exact" or spec.owns(first + j)]
+    lo = unit.get("skip", 0) if i == unit["first"] else 0
+    hi = unit.get("keep", len(mine)) if unit["end"] is not None and i == unit["end"] - 1 else len(mine)
+    return mine[lo:hi]
 
 
 def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
@@ -257,9 +281,8 @@ def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
         return
     for i in range(max(index, unit["first"]), end):
         first, n_pairs = int(offsets[i]), int(offsets[i + 1] - offsets[i])
-        for j in range(marker["__pass__"], n_pairs, spec.passes):
-            if spec.owns(first + j):
-                yield {**bad, "caption_index": j}
+        for j in _unit_pairs(spec, unit, i, first, n_pairs, marker["__pass__"]):
+            yield {**bad, "caption_index": j}
 
 
 def _in_range(unit: dict, index: int) -> bool:
@@ -319,7 +342,7 @@ def decode(pairs: Iterator[dict], image_fn: Callable, text_fn: Callable | None, 
             yield p
             continue
         try:
-            img = decode_image(p.pop("image"))
+            img = decode_pixels(p.pop("image"))
         except BadImage as err:
             yield {"bad": (p["url"], p["key"], str(err)), "worker": worker}
             continue

@@ -1,6 +1,7 @@
 """Unreadable inputs met while reading (a broken JPEG, a truncated tar): skipped, warned, counted.
 
-Corrupt data at scale is normal, so readers never stop on one bad image: `decode_image` names the
+Corrupt data at scale is normal, so readers never stop on one bad image: `decode_image` (PIL) and
+`decode_pixels` (the training stream's faster tensor decode) name the
 failure, `Skips` prints one warning line per skipped input (file and key), counts and lists them.
 Training decides in its loop how many it tolerates (`data.max_bad_fraction`).
 """
@@ -8,9 +9,14 @@ from __future__ import annotations
 
 import io
 import sys
+import warnings
 from dataclasses import dataclass, field
 
+import torch
 from PIL import Image
+from torchvision.io import ImageReadMode
+from torchvision.io import decode_image as decode_image_tv
+from torchvision.transforms.v2.functional import pil_to_tensor
 
 # What PIL raises on undecodable bytes: not an image, truncated data, a broken header, a bomb.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
@@ -28,6 +34,25 @@ def decode_image(data: bytes) -> Image.Image:
             return im.convert("RGB")
     except DECODE_ERRORS as err:
         raise BadImage(f"unreadable image ({type(err).__name__}: {err})") from None
+
+
+def decode_pixels(data: bytes) -> torch.Tensor:
+    """Image bytes -> (3, H, W) uint8 RGB tensor, the training stream's decode; BadImage if unreadable.
+
+    torchvision's decoder (libjpeg-turbo straight into a tensor) takes a third of PIL's time plus
+    the PIL -> tensor conversion (scripts/bench_loader.py) and gives the same pixels; a JPEG without
+    its end marker (truncated) and any format torchvision lacks (BMP, TIFF) go through PIL, which
+    names the damage without libjpeg's extra stderr line."""
+    if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9":
+        try:
+            with warnings.catch_warnings():
+                # torchvision 0.29 (pinned) calls its decoders deprecated for torchcodec's decode_image,
+                # the same call, whose wheel links the CUDA runtime a CPU machine may lack: not yet
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return decode_image_tv(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        except RuntimeError:
+            pass                        # PIL decides, and words the error
+    return pil_to_tensor(decode_image(data))
 
 
 def _stderr(line: str) -> None:

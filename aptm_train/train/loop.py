@@ -10,7 +10,6 @@ with the full state, so `--resume` continues bit-exactly on CPU.
 from __future__ import annotations
 
 import contextlib
-import math
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ import torch
 from mals_gen.errors import UserError
 from mals_gen.fsutil import ensure_writable_dir, write_json_atomic
 
-from ..data.batching import BatchStream, batches
+from ..data.batching import BatchStream, batches, epoch_batches
 from ..data.pipeline import PairStream, make_loader, make_spec
 from ..data.skips import warning_line
 from . import resume as resume_rules
@@ -65,7 +64,7 @@ class Trainer:
         if self.pairs_per_rank == 0:
             raise UserError(f"shards {cfg.data.shards} hold {total_pairs} train pair(s), fewer than the "
                             f"{self.acc.num_processes} processes; use more data or fewer processes")
-        self.batches_per_epoch = math.ceil(self.pairs_per_rank / cfg.data.batch_size)
+        self.batches_per_epoch = len(epoch_batches(self.pairs_per_rank, self.workers, cfg.data.batch_size))
         self.total_steps = steps_for(self.batches_per_epoch, cfg.epochs, cfg.optim.grad_accum, cfg.max_steps)
         optimizer = build_optimizer(model, cfg.optim)
         scheduler = build_scheduler(optimizer, cfg.schedule, self.total_steps)
@@ -139,11 +138,11 @@ class Trainer:
                          shuffle_buffer=cfg.data.shuffle_buffer, mode=cfg.data.mode, id_by=cfg.data.id_by,
                          attrs_field=self.task.cfg.attribute_set.label_field)
         # the workers decode, tokenise, mask and collate; a resumed epoch starts after the pairs consumed
-        loader = make_loader(BatchStream(PairStream(spec, self.train_tf, self.eda), cfg.data.batch_size,
-                                         self.collate, start=sum(consumed)))
-        micro = sum(consumed) // cfg.data.batch_size
+        epoch = BatchStream(PairStream(spec, self.train_tf, self.eda), cfg.data.batch_size, self.collate,
+                            start=sum(consumed))
+        micro = epoch.first                 # batches of this epoch already trained on
         record = None
-        stream = batches(iter(loader), pad=self.acc.num_processes > 1)
+        stream = batches(iter(make_loader(epoch)), pad=self.acc.num_processes > 1)
         for batch in timed(stream, self.log.waited):
             window = min(cfg.optim.grad_accum, self.batches_per_epoch - (micro // cfg.optim.grad_accum)
                          * cfg.optim.grad_accum)

@@ -7,7 +7,7 @@ fp32 runs with TF32 matmuls as the trainer sets them; bf16 wraps the forward in 
 is what accelerate's `mixed_precision="bf16"` does (fp32 master weights and optimiser state).
 The batch comes from our Collate (tokenise + MLM masking) and stays on the device.
 The loader row reads WebDataset shards written here with the trainer's pipeline (PairStream ->
-BatchStream: DataLoader workers that collate their parts of each batch -> batches joins them) and
+BatchStream: DataLoader workers that collate whole batches -> batches hands them over) and
 times one epoch after its first batch.
 """
 
