@@ -39,8 +39,9 @@ Splitting happens inside the pipeline, so the loader is never handed to `acceler
 
 Resume: the trainer counts the pairs it consumed this epoch (always a batch boundary). A resumed
 epoch rebuilds the same streams, each worker skips its pairs of the batches before that point,
-before decoding, and the rounds resume where they stopped (`batching.BatchStream`, `start`). Augmentation and MLM masking are seeded per pair from (seed,
-epoch, key, caption), independent of what was skipped.
+before decoding, and the rounds resume where they stopped (`batching.BatchStream`, `start`).
+Augmentation and MLM masking are seeded per pair from (seed, epoch, key, caption), independent of
+what was skipped.
 
 Unreadable samples: a JPEG that does not decode, or the samples a truncated tar lost (or a tar that
 ends before the manifest's count), become `bad` items in place of their pairs. They travel the
