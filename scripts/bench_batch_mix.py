@@ -7,9 +7,8 @@ process, the share of pairs whose batch also holds (a) a twin caption of the sam
 image of the same person, for three orders of the same pairs:
 
 * full shuffle: random permutations of all pairs (the original; mean over several epochs),
-* ours: the real training stream (`PairStream` with the default, data-sized buffer, whole batches
-  made by each of --workers loader workers from its own share: same-person about W times a full
-  shuffle's, twin captions a pass apart),
+* ours: the real training stream (`PairStream` with the default, data-sized buffer; whole batches
+  made by each of --workers loader workers, the pairs dealt to them one by one),
 * old (emulated): the former stream's algorithm re-enacted on the keys: tars shuffled, a 1,000-sample
   buffer, then all captions of a sample back to back.
 

@@ -1,7 +1,7 @@
 """Batches made whole in the loader's workers (aptm_train/data/batching.py): each one worker's pairs
 collated at once, in rounds, whatever the worker count; each worker's pair count is dealt the same on
 every rank and known before reading; a resumed epoch continues the batches exactly, mid-round too;
-MLM masking is per caption; placeholders are dropped; a tar two workers share stays exact."""
+MLM masking is per caption; placeholders are dropped; a truncated tar all workers read stays exact."""
 from __future__ import annotations
 
 import functools
@@ -90,8 +90,8 @@ def uneven_shards(folder: Path) -> Path:
 
 @pytest.mark.parametrize("data", ["shards", "uneven"])
 def test_worker_pair_counts_are_dealt_round_robin_on_every_rank(shards, data, tmp_path):
-    """Every rank's worker w makes the same count (so ranks agree on every batch's size), even
-    where a cut falls inside a sample with two pairs in the pass."""
+    """Every rank's worker w makes the same count (so ranks agree on every batch's size), also where
+    a sample has two pairs in a pass."""
     folder = open_shards(uneven_shards(tmp_path / "uneven")) if data == "uneven" else shards
     for kw in ({"num_workers": 3, "world": 3, "epoch": 5}, {"num_workers": 2, "world": 2, "epoch": 1},
                {"num_workers": 2, "mode": "resampled"}):
@@ -106,9 +106,13 @@ def test_worker_pair_counts_are_dealt_round_robin_on_every_rank(shards, data, tm
                 keys = [k for m in made for k in m]
                 assert len(set(keys)) == len(keys) and not seen & set(keys)
                 seen |= set(keys)
-    if data == "uneven":
-        spec = make_spec(folder, "train", num_workers=3)
-        assert spec.passes == 2 and any(u["skip"] for units in pass_units(spec, 0) for u in units)
+    if data == "uneven":                # pairs are dealt one by one: a sample's pairs go to several workers
+        stream = PairStream(make_spec(folder, "train", num_workers=3), lambda image: 0)
+        workers_of: dict[str, set] = {}
+        for w in range(3):
+            for p in stream.pairs(w):
+                workers_of.setdefault(p["key"], set()).add(w)
+        assert stream.spec.passes == 2 and any(len(ws) > 1 for ws in workers_of.values())
 
 
 def test_a_resumed_epoch_continues_the_same_batches(shards, collate):
@@ -153,17 +157,19 @@ def test_placeholders_are_dropped_and_an_all_unreadable_batch_is_one_error():
         list(batches(items(5, unreadable=3)))
 
 
-def test_a_tar_cut_between_two_workers_then_truncated_keeps_the_epoch(tmp_path):
-    """Each worker keeps its own samples of a tar both read, and counts its own lost pairs once."""
+def test_a_truncated_tar_every_worker_reads_keeps_the_epoch(tmp_path):
+    """Every worker reads every tar and keeps its own pairs; each lost pair is counted once, by its worker."""
     from tests.test_reliability_train import lost_keys, pairs_of, truncate_tar
 
     folder = write_shards(tmp_path / "shards", n=40)
     spec = make_spec(open_shards(folder), "train", num_workers=2, seed=3)
-    shared = next(u for u in pass_units(spec, 0)[1] if u["first"] > 0)      # worker 0 reads its head
-    keep = shared["first"] - 1                                              # both workers lose samples
+    shared = max(pass_units(spec, 0)[0], key=lambda u: len(u["lo"]))      # a full tar of 10 samples
+    assert {u["url"] for u in pass_units(spec, 0)[0]} == {u["url"] for u in pass_units(spec, 0)[1]}
+    keep = 3
     truncate_tar(Path(shared["url"]), keep_samples=keep)
     spec = make_spec(open_shards(folder), "train", num_workers=2, seed=3)
     items = list(make_loader(PairStream(spec, train_transform(SIZE, "mals"))))
+    assert {p["worker"] for p in items if "bad" in p} == {0, 1}          # both workers lost pairs
     good = [f"{p['key']}#{p['caption_index']}" for p in items if "bad" not in p]
     lost = lost_keys(folder, shared["url"], keep)
     assert len(items) == spec.pairs_per_rank and len(good) == len(set(good))

@@ -16,10 +16,9 @@ rounds (round j: batch j of each worker, in worker order), which is the order th
 them over: every worker yields one item per round, a placeholder in a round where it has no batch
 or where a resumed run already trained its batch, and `batches` drops the placeholders.
 
-A batch draws from one worker's share of the pass (its shuffle buffer holds the whole share when
-it fits, pipeline.py), so on data stored person by person more of a batch's pairs share a person
-than under a full shuffle (about W times; tests/test_batch_mix.py measures it). An image's two
-captions still sit a pass apart.
+A batch holds one worker's pairs, and the pairs are dealt to the workers one by one in every pass
+(`pipeline.pass_units`), so a worker's batches draw from the whole pass: on data stored person by
+person they mix persons as a full shuffle does (tests/test_batch_mix.py).
 """
 from __future__ import annotations
 

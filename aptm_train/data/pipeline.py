@@ -1,8 +1,8 @@
 """The streaming training loader: a WebDataset pipeline that is exact, shuffled and resumable.
 
 Stages (a readable list, as in open_clip's loader), run in each DataLoader worker:
-  (pass, tar, sample range) list (this worker's share)  ->  tar samples (`shards.read_tar`)  ->
-  select: this split, the range, this pass's captions, this rank's pairs  ->  shuffle buffer (raw
+  (pass, tar) list  ->  tar samples (`shards.read_tar`)  ->
+  select: this split, this pass's captions, this rank's and worker's pairs  ->  shuffle buffer (raw
   bytes, before any decoding)  ->  training pairs  ->  skip (resume)  ->  decode + augment (seeded
   per pair)  ->  whole batches of the worker's pairs: tokenise, mask, collate (`batching.py`)
 Worker w makes the pairs a round-robin deal of the rank's epoch gives it (`StreamSpec.worker_share`,
@@ -15,8 +15,8 @@ Batches are built to look like the original's full random shuffle of all (image,
   average, rounded: 2 for CUHK-PEDES, 1 for MALS), and pass k trains caption j of every image with
   j mod K = k, so an image's captions sit about 1/K of an epoch apart instead of back to back.
   Each image is read K times per epoch, about once per pair, as the original's map-style loader.
-* A two-level shuffle: every pass cuts the split's tars, in a fresh seeded order, into one run per
-  worker (`pass_units`), then a buffer shuffles the samples, sized from the data (`auto_buffer`): a
+* A two-level shuffle: every pass deals the split's pairs, in a fresh seeded tar order, to the
+  workers one by one (`pass_units`), then a buffer shuffles the samples, sized from the data (`auto_buffer`): a
   worker's whole share of a pass when SHUFFLE_BUFFER_BYTES per rank hold it, so data stored by
   person (CUHK-PEDES) does not give same-person batches. `shuffle_buffer > 0` fixes the size
   instead. The buffer is emptied at the end of each pass. `tests/test_batch_mix.py` and
@@ -31,8 +31,9 @@ Splitting happens inside the pipeline, so the loader is never handed to `acceler
   `worker_share` of them, so batch counts and sizes agree across ranks (the ITC all-gather needs
   equal sizes) and every pair is trained on exactly once per epoch, except P mod world pairs
   (< world) held back, a different few each epoch. Each pass's tar list (the same order on every
-  rank) is cut into one run per DataLoader worker holding the worker's pairs of the pass, so the
-  workers finish together; a tar at a cut is read by both neighbours, each keeping its own samples.
+  rank) numbers the rank's pairs, and pair q goes to DataLoader worker q mod W (`pass_units`): the
+  workers finish together and each one's batches draw from the whole pass. Every worker reads
+  every tar of the pass (raw bytes, W times per rank) and decodes only its own pairs' images.
 * mode "resampled" (multi-node scale): each rank and worker draws (tar, pass) with replacement from
   its own seeded generator and stops after its share of floor(P / world) pairs; no rank reads the
   tars it does not train on, and coverage is exact only in expectation.
@@ -143,12 +144,12 @@ def auto_buffer(spec: StreamSpec, samples: int) -> int:
 # Stages. Each takes the previous stage's iterator and yields dicts.
 
 def shard_urls(spec: StreamSpec, worker: int) -> Iterator[dict]:
-    """This worker's reads: {url, pass, first, end}, the tar's split samples [first, end) to keep
-    (end None: all). Resampled mode draws whole tars; exact mode reads `pass_units`."""
+    """This worker's reads: {url, pass, ...}. Resampled mode draws whole tars (every pair of a drawn
+    tar's pass); exact mode reads `pass_units`."""
     if spec.mode == "resampled":
         rng = random.Random(stable_int("resample", spec.seed, spec.epoch, spec.rank, worker))
         while True:
-            yield {"url": rng.choice(spec.tars), "pass": rng.randrange(spec.passes), "first": 0, "end": None}
+            yield {"url": rng.choice(spec.tars), "pass": rng.randrange(spec.passes)}
     for k in range(spec.passes):
         yield from pass_units(spec, k)[worker]
 
@@ -156,36 +157,28 @@ def shard_urls(spec: StreamSpec, worker: int) -> Iterator[dict]:
 def pass_units(spec: StreamSpec, k: int) -> list[list[dict]]:
     """Exact mode, pass k, per worker: its reads, each with the number of this rank's pairs it makes.
 
-    The tars come in a fresh seeded order (the same on every rank), cut into one run per worker
-    holding its `worker_share` of the rank's pairs (dealing whole tars left a worker with 1675 of
-    quickstart's 2675 pairs, and the epoch waited on it). A tar at a cut is read by both
-    neighbours, each keeping its own samples; a sample at a cut with several pairs in the pass gives
-    the first `keep` of them to the left worker, and the right one `skip`s them."""
+    The tars come in a fresh seeded order (the same on every rank) and the rank's pairs of the pass,
+    in that order, take the epoch positions [before, before + total) after the earlier passes'. The
+    pair at position q goes to worker q mod W: a deal of single pairs, so each worker's batches
+    draw from every part of the pass (on data stored person by person, a person's images land with
+    different workers, and a batch holds a same-person pair about as often as under a full shuffle:
+    tests/test_batch_mix.py), and each worker makes its `worker_share` on every rank. Every worker
+    therefore reads every tar of the pass and decodes only its own pairs' images. A read carries the
+    tar's first position (`start`) and each sample's offset from it (`lo`)."""
     # a tar whose samples all have k captions or fewer has nothing for pass k
     order = [t for t in spec.tars if len(spec.layout[t]) > 1 and np.diff(spec.layout[t]).max() > k]
     random.Random(stable_int("tars", spec.seed, spec.epoch, k)).shuffle(order)
     owned = [_owned_pairs(spec, url, k) for url in order]          # per tar: (samples,)
-    total = sum(int(o.sum()) for o in owned)
-    # the pass holds the rank's pairs [before, before + total) of the epoch; each worker takes those
-    # a round-robin deal of the epoch gives it, so its passes add up to `worker_share` on every rank
-    before = sum(_pass_pairs(spec, j) for j in range(k))
-    shares = [dealt(before + total, w, spec.workers) - dealt(before, w, spec.workers) for w in range(spec.workers)]
-    bounds = np.concatenate(([0], np.cumsum(shares)))           # worker w: the run's pairs [bounds[w], bounds[w + 1])
+    start = sum(_pass_pairs(spec, j) for j in range(k))
     units: list[list[dict]] = [[] for _ in range(spec.workers)]
-    done = 0
     for url, per_sample in zip(order, owned):
-        lo = done + np.cumsum(per_sample) - per_sample            # the run's first pair of each sample
-        hi = lo + per_sample
-        done += int(per_sample.sum())
+        n = int(per_sample.sum())
+        lo = np.cumsum(per_sample) - per_sample                   # the tar's pairs before each sample
         for w in range(spec.workers):
-            a, b = int(bounds[w]), int(bounds[w + 1])
-            at = np.flatnonzero((per_sample > 0) & (hi > a) & (lo < b))
-            if len(at):
-                first, last = int(at[0]), int(at[-1])
-                pairs = int((np.minimum(hi[at], b) - np.maximum(lo[at], a)).sum())
-                # a cut inside a sample (several pairs in a pass) splits its pairs between neighbours
-                units[w].append({"url": url, "pass": k, "first": first, "end": last + 1, "pairs": pairs,
-                                 "skip": max(0, a - int(lo[first])), "keep": min(b, int(hi[last])) - int(lo[last])})
+            pairs = dealt(start + n, w, spec.workers) - dealt(start, w, spec.workers)
+            if pairs:
+                units[w].append({"url": url, "pass": k, "start": start, "lo": lo, "worker": w, "pairs": pairs})
+        start += n
     return units
 
 
@@ -229,8 +222,8 @@ def tar_samples(urls: Iterator[dict]) -> Iterator[dict]:
 
 
 def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
-    """This split's samples of the read's range -> the (sample, caption) items of the pass, in exact
-    mode this rank's only.
+    """This split's samples -> the (sample, caption) items of the pass, in exact mode this rank's and
+    this worker's only.
 
     Each sample's first pair number comes from the manifest's layout, checked against the tar. The
     pairs of the samples a tar lost (truncated, or ending before the manifest's count) become `bad`
@@ -246,8 +239,6 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
         if sample.split != spec.split:
             continue
         i, index = index, index + 1
-        if not _in_range(files["__unit__"], i) and i < len(spec.layout.get(files["__url__"], [0])) - 1:
-            continue                  # another worker's sample; one past the manifest's still fails below
         n_pairs = max(1, len(sample.captions))
         first = _first_pair(spec, files, i, n_pairs)
         round_ = files["__pass__"] if spec.mode == "exact" else 0
@@ -257,11 +248,12 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
 
 def _unit_pairs(spec: StreamSpec, unit: dict, i: int, first: int, n_pairs: int, k: int) -> list[int]:
     """Caption indices of sample i (pairs first .. first + n_pairs - 1) that this read makes in pass k:
-    the rank's, less those a cut inside the sample gives the neighbouring worker (`pass_units`)."""
+    in exact mode the rank's pairs whose epoch position falls to this worker (`pass_units`)."""
     mine = [j for j in range(k, n_pairs, spec.passes) if spec.mode != "exact" or spec.owns(first + j)]
-    lo = unit.get("skip", 0) if i == unit["first"] else 0
-    hi = unit.get("keep", len(mine)) if unit["end"] is not None and i == unit["end"] - 1 else len(mine)
-    return mine[lo:hi]
+    if spec.mode != "exact":
+        return mine
+    at = unit["start"] + int(unit["lo"][i])
+    return [j for t, j in enumerate(mine) if (at + t) % spec.workers == unit["worker"]]
 
 
 def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
@@ -270,8 +262,7 @@ def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
     offsets = spec.layout.get(marker["__url__"], [0])
     listed = len(offsets) - 1
     unit = marker["__unit__"]
-    end = listed if unit["end"] is None else min(listed, unit["end"])
-    if index >= end:
+    if index >= listed:
         return
     reason = marker["__bad__"] or f"the tar ends after {index} of the {listed} {spec.split} samples " \
         "manifest.parquet lists; the rest are skipped"
@@ -280,14 +271,10 @@ def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
     if spec.mode != "exact":
         yield {**bad, "round": 0, "caption_index": 0}
         return
-    for i in range(max(index, unit["first"]), end):
+    for i in range(index, listed):
         first, n_pairs = int(offsets[i]), int(offsets[i + 1] - offsets[i])
         for j in _unit_pairs(spec, unit, i, first, n_pairs, marker["__pass__"]):
             yield {**bad, "caption_index": j}
-
-
-def _in_range(unit: dict, index: int) -> bool:
-    return unit["first"] <= index and (unit["end"] is None or index < unit["end"])
 
 
 def _first_pair(spec: StreamSpec, files: dict, index: int, n_pairs: int) -> int:
