@@ -18,7 +18,8 @@ or where a resumed run already trained its batch, and `batches` drops the placeh
 
 A batch holds one worker's pairs, and the pairs are dealt to the workers one by one in every pass
 (`pipeline.pass_units`), so a worker's batches draw from the whole pass: on data stored person by
-person they mix persons as a full shuffle does (tests/test_batch_mix.py).
+person they hold a same-person pair no more often than a full shuffle (less: a person's
+consecutive images go to different workers; scripts/bench_batch_mix.py, tests/test_batch_mix.py).
 """
 from __future__ import annotations
 

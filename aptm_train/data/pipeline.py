@@ -161,7 +161,7 @@ def pass_units(spec: StreamSpec, k: int) -> list[list[dict]]:
     in that order, take the epoch positions [before, before + total) after the earlier passes'. The
     pair at position q goes to worker q mod W: a deal of single pairs, so each worker's batches
     draw from every part of the pass (on data stored person by person, a person's images land with
-    different workers, and a batch holds a same-person pair about as often as under a full shuffle:
+    different workers, and a batch holds a same-person pair no more often than under a full shuffle:
     tests/test_batch_mix.py), and each worker makes its `worker_share` on every rank. Every worker
     therefore reads every tar of the pass and decodes only its own pairs' images. A read carries the
     tar's first position (`start`) and each sample's offset from it (`lo`)."""
