@@ -12,6 +12,7 @@ from typing import Self
 
 from .errors import UserError
 from .layout import state_dir
+from .tarstream import Unusual, ustar_header
 
 _REDO = (f"delete that part's done marker in {state_dir('RUN', 'generate')}/ (RUN: its run folder) "
          "and rerun `mals generate` to redo it")
@@ -28,10 +29,6 @@ def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-class _Unusual(Exception):
-    """A header the fast scanner does not handle (long names, PAX / GNU extensions)."""
-
-
 def _scan_ustar(path: Path) -> dict[str, tuple[int, int]]:
     """Walk plain ustar headers (what a part tar holds) ~10x faster than tarfile's iterator."""
     index = {}
@@ -42,12 +39,13 @@ def _scan_ustar(path: Path) -> dict[str, tuple[int, int]]:
             header = f.read(512)
             if len(header) < 512 or not any(header):
                 return index
-            stored = header[148:156].split(b"\0", 1)[0].strip()
-            if header[156:157] not in (b"0", b"\0") or header[345:346] != b"\0" or not stored \
-                    or int(stored, 8) != sum(header[:148]) + 256 + sum(header[156:]):
-                raise _Unusual(path)
-            size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
-            index[header[:100].split(b"\0", 1)[0].decode("utf-8")] = (pos + 512, size)
+            try:
+                name, size, kind = ustar_header(header)
+            except tarfile.ReadError:
+                raise Unusual(path) from None
+            if kind != b"0":
+                raise Unusual(path)
+            index[name] = (pos + 512, size)
             pos += 512 + size + (-size % 512)
 
 
@@ -58,7 +56,7 @@ def tar_index(path: str | Path) -> dict[str, tuple[int, int]]:
         raise UserError(f"{path} is missing; {_REDO}")
     try:
         return _scan_ustar(path)
-    except _Unusual:
+    except Unusual:
         pass
     try:
         with tarfile.open(path, "r:") as tf:

@@ -1,6 +1,6 @@
 """Package boundary: aptm_train imports only the small shared modules of mals_gen (the data contract
-and five dependency-light helpers: config loading, user errors, atomic writes, contact sheets,
-command discovery), never
+and dependency-light helpers: config loading, user errors, atomic writes, contact sheets,
+command discovery, EDA, streaming tar reads), never
 a pipeline stage; mals_gen never imports aptm_train. Imports are read with `ast`, so lazy imports
 inside functions count too."""
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # Shared rather than copied: one atomic-write, contact-sheet, command-discovery and EDA helper for both tools.
 ALLOWED = {"mals_gen.contract", "mals_gen.config", "mals_gen.errors", "mals_gen.fsutil",
-           "mals_gen.contact_sheet", "mals_gen.cliutil", "mals_gen.eda", "mals_gen.wordnet"}
+           "mals_gen.contact_sheet", "mals_gen.cliutil", "mals_gen.eda", "mals_gen.wordnet",
+           "mals_gen.tarstream"}
 
 
 def _imports(path: Path) -> list[str]:

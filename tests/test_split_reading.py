@@ -1,14 +1,14 @@
 """Readers open only their split's tars: evaluation of the test split, validation and the training
-stream count the tars they open (every shard tar is opened by `tarfile.open` in `shards.read_tar`)."""
+stream count the tars they open (every shard tar is opened by `tarstream.iter_members` in `shards.read_tar`)."""
 from __future__ import annotations
 
 import json
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
 
+import aptm_train.data.shards as shards_module
 from aptm_train.data.pipeline import PairStream, make_loader, make_spec
 from aptm_train.data.shards import iter_split, open_shards
 from aptm_train.eval.encode import read_and_encode_split
@@ -29,13 +29,13 @@ def folder(tmp_path_factory):
 def opened(monkeypatch):
     """Names of the tars opened while the test runs."""
     names: list[str] = []
-    real = tarfile.open
+    real = shards_module.iter_members
 
-    def counting(name=None, *args, **kwargs):
-        names.append(Path(name).name if name else "<fileobj>")
-        return real(name, *args, **kwargs)
+    def counting(path):
+        names.append(Path(path).name)
+        return real(path)
 
-    monkeypatch.setattr(tarfile, "open", counting)
+    monkeypatch.setattr(shards_module, "iter_members", counting)
     return names
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from mals_gen.contract import SPLITS, SampleError, ShardSample, read_sample
 from mals_gen.errors import UserError
+from mals_gen.tarstream import iter_members
 
 # Per-dataset mean / std (RGB) from docs/method.md "Inputs", keyed by the name used in `source`.
 NORM_STATS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
@@ -157,17 +158,14 @@ def read_tar(path: str, skips=None) -> Iterator[dict]:
     current: dict | None = None
     last = None
     try:
-        with tarfile.open(path, "r|") as tf:
-            for member in tf:
-                if not member.isfile():
-                    continue
-                key, _, ext = Path(member.name).name.partition(".")   # keys never contain a dot
-                if current is not None and current["__key__"] != key:
-                    last = current["__key__"]
-                    yield current
-                    current = None
-                current = current or {"__key__": key, "__url__": path}
-                current[ext] = tf.extractfile(member).read()
+        for name, read in iter_members(path):
+            key, _, ext = Path(name).name.partition(".")   # keys never contain a dot
+            if current is not None and current["__key__"] != key:
+                last = current["__key__"]
+                yield current
+                current = None
+            current = current or {"__key__": key, "__url__": path}
+            current[ext] = read()
     except (tarfile.TarError, EOFError, OSError) as err:
         if skips is None:
             raise UserError(f"{path}: unreadable shard ({err}); check it with `mals verify {Path(path).parent}` "
