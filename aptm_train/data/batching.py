@@ -32,7 +32,7 @@ from torch.utils.data import get_worker_info
 
 from mals_gen.errors import UserError
 
-from .pipeline import PairStream, worker_pairs
+from .pipeline import PairStream, dealt, worker_pairs
 
 #: tensors up to this size travel inside the pickled batch, as numpy arrays (`_inline`)
 INLINE_BYTES = 1 << 20
@@ -40,7 +40,7 @@ INLINE_BYTES = 1 << 20
 
 def epoch_batches(pairs: int, workers: int, size: int) -> list[tuple[int, int, int]]:
     """A rank's epoch of `pairs` pairs as (worker, round, pairs in the batch), in training order."""
-    shares = [pairs // workers + (w < pairs % workers) for w in range(workers)]
+    shares = [dealt(pairs, w, workers) for w in range(workers)]       # StreamSpec.worker_share
     cuts = [[size] * (n // size) + ([n % size] if n % size else []) for n in shares]
     rounds = max((len(c) for c in cuts), default=0)
     return [(w, j, cuts[w][j]) for j in range(rounds) for w in range(workers) if j < len(cuts[w])]

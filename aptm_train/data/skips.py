@@ -1,8 +1,8 @@
 """Unreadable inputs met while reading (a broken JPEG, a truncated tar): skipped, warned, counted.
 
 Corrupt data at scale is normal, so readers never stop on one bad image: `decode_image` (PIL) and
-`decode_pixels` (the training stream's faster tensor decode) name the
-failure, `Skips` prints one warning line per skipped input (file and key), counts and lists them.
+`decode_pixels` (the training stream's faster tensor decode) name the failure, `Skips` prints one
+warning line per skipped input (file and key), counts and lists them.
 Training decides in its loop how many it tolerates (`data.max_bad_fraction`).
 """
 from __future__ import annotations
@@ -39,8 +39,8 @@ def decode_image(data: bytes) -> Image.Image:
 def decode_pixels(data: bytes) -> torch.Tensor:
     """Image bytes -> (3, H, W) uint8 RGB tensor, the training stream's decode; BadImage if unreadable.
 
-    torchvision's decoder (libjpeg-turbo straight into a tensor) takes a third of PIL's time plus
-    the PIL -> tensor conversion (scripts/bench_loader.py) and gives the same pixels; a JPEG without
+    torchvision's decoder (libjpeg-turbo straight into a tensor) takes a third of the time of PIL's
+    decode and conversion to a tensor, and gives the same pixels (tests/test_decode.py); a JPEG without
     its end marker (truncated) and any format torchvision lacks (BMP, TIFF) go through PIL, which
     names the damage without libjpeg's extra stderr line."""
     if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9":
