@@ -1,6 +1,6 @@
 """Batch composition: on shards stored person by person, the training stream's batches hold an image's
 twin caption or another image of the same person no more often than a full shuffle of all pairs,
-whatever the worker count (each worker's batches draw from the whole pass, pipeline.pass_units)."""
+whatever the worker count (each worker's batches draw from the whole pass, pipeline.epoch_units)."""
 from __future__ import annotations
 
 import importlib.util

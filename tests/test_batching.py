@@ -14,7 +14,7 @@ import torch
 
 from aptm_train.data.batching import BatchStream, batches, epoch_batches
 from aptm_train.data.collate import Collate
-from aptm_train.data.pipeline import PairStream, make_loader, make_spec, pass_units, worker_pairs
+from aptm_train.data.pipeline import PairStream, epoch_units, make_loader, make_spec, worker_pairs
 from aptm_train.data.shards import open_shards
 from aptm_train.data.transforms import train_transform
 from mals_gen.errors import UserError
@@ -163,8 +163,8 @@ def test_a_truncated_tar_every_worker_reads_keeps_the_epoch(tmp_path):
 
     folder = write_shards(tmp_path / "shards", n=40)
     spec = make_spec(open_shards(folder), "train", num_workers=2, seed=3)
-    shared = max(pass_units(spec, 0)[0], key=lambda u: len(u["lo"]))      # a full tar of 10 samples
-    assert {u["url"] for u in pass_units(spec, 0)[0]} == {u["url"] for u in pass_units(spec, 0)[1]}
+    shared = max(epoch_units(spec)[0][0], key=lambda u: len(u["lo"]))      # a full tar of 10 samples
+    assert {u["url"] for u in epoch_units(spec)[0][0]} == {u["url"] for u in epoch_units(spec)[0][1]}
     keep = 3
     truncate_tar(Path(shared["url"]), keep_samples=keep)
     spec = make_spec(open_shards(folder), "train", num_workers=2, seed=3)

@@ -16,9 +16,9 @@ Batches are built to look like the original's full random shuffle of all (image,
   j mod K = k, so an image's captions sit about 1/K of an epoch apart instead of back to back.
   Each image is read K times per epoch, about once per pair, as the original's map-style loader.
 * A two-level shuffle: every pass deals the split's pairs, in a fresh seeded tar order, to the
-  workers one by one (`pass_units`), then a buffer shuffles the samples, sized from the data (`auto_buffer`): a
-  worker's whole share of a pass when SHUFFLE_BUFFER_BYTES per rank hold it, so data stored by
-  person (CUHK-PEDES) does not give same-person batches. `shuffle_buffer > 0` fixes the size
+  workers one by one (`epoch_units`), then a buffer shuffles the samples, sized from the data
+  (`auto_buffer`): a worker's whole share of a pass when SHUFFLE_BUFFER_BYTES per rank hold it, so
+  data stored by person (CUHK-PEDES) does not give same-person batches. `shuffle_buffer > 0` fixes the size
   instead. The buffer is emptied at the end of each pass. `tests/test_batch_mix.py` and
   `scripts/bench_batch_mix.py` measure the share of samples whose twin caption / same person is in
   the batch against a full shuffle.
@@ -31,7 +31,7 @@ Splitting happens inside the pipeline, so the loader is never handed to `acceler
   `worker_share` of them, so batch counts and sizes agree across ranks (the ITC all-gather needs
   equal sizes) and every pair is trained on exactly once per epoch, except P mod world pairs
   (< world) held back, a different few each epoch. Each pass's tar list (the same order on every
-  rank) numbers the rank's pairs, and pair q goes to DataLoader worker q mod W (`pass_units`): the
+  rank) numbers the rank's pairs, and pair q goes to DataLoader worker q mod W (`epoch_units`): the
   workers finish together and each one's batches draw from the whole pass. Every worker reads
   every tar of the pass (raw bytes, W times per rank) and decodes only its own pairs' images.
 * mode "resampled" (multi-node scale): each rank and worker draws (tar, pass) with replacement from
@@ -145,46 +145,43 @@ def auto_buffer(spec: StreamSpec, samples: int) -> int:
 
 def shard_urls(spec: StreamSpec, worker: int) -> Iterator[dict]:
     """This worker's reads: {url, pass, ...}. Resampled mode draws whole tars (every pair of a drawn
-    tar's pass); exact mode reads `pass_units`."""
+    tar's pass); exact mode reads `epoch_units`."""
     if spec.mode == "resampled":
         rng = random.Random(stable_int("resample", spec.seed, spec.epoch, spec.rank, worker))
         while True:
             yield {"url": rng.choice(spec.tars), "pass": rng.randrange(spec.passes)}
-    for k in range(spec.passes):
-        yield from pass_units(spec, k)[worker]
+    for units in epoch_units(spec):
+        yield from units[worker]
 
 
-def pass_units(spec: StreamSpec, k: int) -> list[list[dict]]:
-    """Exact mode, pass k, per worker: its reads, each with the number of this rank's pairs it makes.
+def epoch_units(spec: StreamSpec) -> list[list[list[dict]]]:
+    """Exact mode, per pass, per worker: its reads, each with the number of this rank's pairs it makes.
 
-    The tars come in a fresh seeded order (the same on every rank) and the rank's pairs of the pass,
-    in that order, take the epoch positions [before, before + total) after the earlier passes'. The
+    Each pass's tars come in a fresh seeded order (the same on every rank) and the rank's pairs of
+    the pass, in that order, take the next epoch positions after the earlier passes'. The
     pair at position q goes to worker q mod W: a deal of single pairs, so each worker's batches
     draw from every part of the pass (on data stored person by person, a person's images land with
     different workers, and a batch holds a same-person pair no more often than under a full shuffle:
     tests/test_batch_mix.py), and each worker makes its `worker_share` on every rank. Every worker
     therefore reads every tar of the pass and decodes only its own pairs' images. A read carries the
     tar's first position (`start`) and each sample's offset from it (`lo`)."""
-    # a tar whose samples all have k captions or fewer has nothing for pass k
-    order = [t for t in spec.tars if len(spec.layout[t]) > 1 and np.diff(spec.layout[t]).max() > k]
-    random.Random(stable_int("tars", spec.seed, spec.epoch, k)).shuffle(order)
-    owned = [_owned_pairs(spec, url, k) for url in order]          # per tar: (samples,)
-    start = sum(_pass_pairs(spec, j) for j in range(k))
-    units: list[list[dict]] = [[] for _ in range(spec.workers)]
-    for url, per_sample in zip(order, owned):
-        n = int(per_sample.sum())
-        lo = np.cumsum(per_sample) - per_sample                   # the tar's pairs before each sample
-        for w in range(spec.workers):
-            pairs = dealt(start + n, w, spec.workers) - dealt(start, w, spec.workers)
-            if pairs:
-                units[w].append({"url": url, "pass": k, "start": start, "lo": lo, "worker": w, "pairs": pairs})
-        start += n
-    return units
-
-
-def _pass_pairs(spec: StreamSpec, k: int) -> int:
-    """The rank's pairs in pass k."""
-    return sum(int(_owned_pairs(spec, url, k).sum()) for url in spec.tars if len(spec.layout[url]) > 1)
+    passes, start = [], 0
+    for k in range(spec.passes):
+        # a tar whose samples all have k captions or fewer has nothing for pass k
+        order = [t for t in spec.tars if len(spec.layout[t]) > 1 and np.diff(spec.layout[t]).max() > k]
+        random.Random(stable_int("tars", spec.seed, spec.epoch, k)).shuffle(order)
+        units: list[list[dict]] = [[] for _ in range(spec.workers)]
+        for url in order:
+            per_sample = _owned_pairs(spec, url, k)
+            n = int(per_sample.sum())
+            lo = np.cumsum(per_sample) - per_sample               # the tar's pairs before each sample
+            for w in range(spec.workers):
+                pairs = dealt(start + n, w, spec.workers) - dealt(start, w, spec.workers)
+                if pairs:
+                    units[w].append({"url": url, "pass": k, "start": start, "lo": lo, "worker": w, "pairs": pairs})
+            start += n
+        passes.append(units)
+    return passes
 
 
 def _owned_pairs(spec: StreamSpec, url: str, k: int) -> np.ndarray:
@@ -202,7 +199,7 @@ def worker_pairs(spec: StreamSpec) -> list[int]:
     """Pairs (unreadable ones included) each logical worker makes this epoch, from the layout alone."""
     if spec.mode == "resampled":
         return [spec.worker_share(w) for w in range(spec.workers)]
-    runs = [pass_units(spec, k) for k in range(spec.passes)]
+    runs = epoch_units(spec)
     return [sum(u["pairs"] for units in runs for u in units[w]) for w in range(spec.workers)]
 
 
@@ -248,7 +245,7 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
 
 def _unit_pairs(spec: StreamSpec, unit: dict, i: int, first: int, n_pairs: int, k: int) -> list[int]:
     """Caption indices of sample i (pairs first .. first + n_pairs - 1) that this read makes in pass k:
-    in exact mode the rank's pairs whose epoch position falls to this worker (`pass_units`)."""
+    in exact mode the rank's pairs whose epoch position falls to this worker (`epoch_units`)."""
     mine = [j for j in range(k, n_pairs, spec.passes) if spec.mode != "exact" or spec.owns(first + j)]
     if spec.mode != "exact":
         return mine

@@ -43,7 +43,7 @@ def decode_pixels(data: bytes) -> torch.Tensor:
     decode and conversion to a tensor, and gives the same pixels (tests/test_decode.py); a JPEG without
     its end marker (truncated) and any format torchvision lacks (BMP, TIFF) go through PIL, which
     names the damage without libjpeg's extra stderr line."""
-    if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9":
+    if data[:2] == b"\xff\xd8" and data[-1024:].rstrip(b"\x00")[-2:] == b"\xff\xd9":   # the tail only: no copy
         try:
             with warnings.catch_warnings():
                 # torchvision 0.29 (pinned) calls its decoders deprecated for torchcodec's decode_image,
