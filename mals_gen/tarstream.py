@@ -8,6 +8,7 @@ to tarfile. Standard library only, so both tools may import it.
 from __future__ import annotations
 
 import tarfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,12 +17,18 @@ class Unusual(Exception):
     """A header the fast path does not handle (long names, PAX / GNU extensions, links)."""
 
 
+def byte_sum(data: bytes) -> int:
+    """sum(data) for up to 512 bytes, 5x faster: Adler-32's low half is 1 + the byte sum mod 65521,
+    exact for 256 bytes (at most 65,280), so two halves give the sum (a tar header's checksum)."""
+    return (zlib.adler32(data[:256]) & 0xFFFF) + (zlib.adler32(data[256:]) & 0xFFFF) - 2
+
+
 def ustar_header(header: bytes) -> tuple[str, int, bytes]:
     """(name, size, type flag) of a 512-byte ustar header; Unusual for extensions, tarfile.ReadError
     for a bad checksum (not a tar header)."""
     stored = header[148:156].split(b"\0", 1)[0].strip()
     try:
-        valid = bool(stored) and int(stored, 8) == sum(header[:148]) + 256 + sum(header[156:])
+        valid = bool(stored) and int(stored, 8) == byte_sum(header) - byte_sum(header[148:156]) + 256
         size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
     except ValueError:
         valid = False

@@ -175,3 +175,41 @@ def test_a_truncated_tar_every_worker_reads_keeps_the_epoch(tmp_path):
     assert len(items) == spec.pairs_per_rank and len(good) == len(set(good))
     assert set(good) == {k for k in train_keys(40) if k.split("#")[0] not in lost}
     assert len(items) - len(good) == pairs_of(folder, lost)
+
+
+def test_workers_parse_only_their_own_samples_of_split_pure_tars(shards, monkeypatch):
+    """In a tar of one split the manifest's layout tells another worker's (or rank's) sample without
+    parsing its JSON; the pairs made are those of parsing every sample."""
+    import aptm_train.data.pipeline as pipeline_module
+    from aptm_train.data.pipeline import select, shard_urls, tar_samples
+
+    parsed = []
+    real = pipeline_module.to_sample
+    monkeypatch.setattr(pipeline_module, "to_sample", lambda files: parsed.append(files["__key__"]) or real(files))
+
+    def made(spec) -> list[list[tuple[str, int, int]]]:
+        return [[(i["sample"].key, i["caption_index"], i["round"]) for i in select(tar_samples(shard_urls(spec, w)), spec)]
+                for w in range(spec.workers)]
+
+    for kw in ({"num_workers": 3}, {"num_workers": 2, "world": 2, "rank": 1, "epoch": 3}):
+        spec = make_spec(shards, "train", **kw)
+        assert spec.pure == frozenset(shards.split_tars("train"))
+        parsed.clear()
+        ours = made(spec)
+        owned = sum(len({(k, p) for k, _, p in m}) for m in ours)    # samples a worker owns in a pass
+        assert len(parsed) == owned < spec.passes * 32
+        parsed.clear()
+        assert made(replace(spec, pure=frozenset())) == ours        # parse-all: the same pairs
+        assert len(parsed) > 2 * owned                              # every sample of every tar a worker reads
+
+
+def test_pure_tars_are_those_holding_one_split_only(shards):
+    import pandas as pd
+
+    from aptm_train.data.shards import ShardSet
+
+    tars = ("/x/a.tar", "/x/b.tar")
+    manifest = pd.DataFrame({"shard": ["a.tar", "a.tar", "b.tar", "b.tar"], "split": ["train", "train", "train", "val"]})
+    mixed = ShardSet(Path("/x"), tars, manifest, {"train": tars, "val": ("/x/b.tar",), "test": ()})
+    assert mixed.pure_tars("train") == {"/x/a.tar"} and mixed.pure_tars("val") == frozenset()
+    assert shards.pure_tars("val") == frozenset(shards.split_tars("val"))

@@ -71,3 +71,14 @@ def test_damage_is_a_read_error(tmp_path):
             names.append(name)
             read()
     assert names == ["a.jpg"]
+
+
+def test_byte_sum_equals_sum():
+    import os
+
+    from mals_gen.tarstream import byte_sum
+
+    for n in (0, 1, 8, 255, 256, 257, 511, 512):
+        data = os.urandom(n)
+        assert byte_sum(data) == sum(data)
+        assert byte_sum(b"\xff" * n) == 255 * n          # the largest sums stay exact

@@ -33,7 +33,9 @@ Splitting happens inside the pipeline, so the loader is never handed to `acceler
   (< world) held back, a different few each epoch. Each pass's tar list (the same order on every
   rank) numbers the rank's pairs, and pair q goes to DataLoader worker q mod W (`epoch_units`): the
   workers finish together and each one's batches draw from the whole pass. Every worker reads
-  every tar of the pass (raw bytes, W times per rank) and decodes only its own pairs' images.
+  every tar of the pass (raw bytes, world x W times in all) and decodes only its own pairs' images;
+  in a tar of one split (what `mals shard` writes) it parses only its own samples' JSON too, the
+  others told from the manifest's layout (`StreamSpec.pure`, `scripts/bench_select.py`).
 * mode "resampled" (multi-node scale): each rank and worker draws (tar, pass) with replacement from
   its own seeded generator and stops after its share of floor(P / world) pairs; no rank reads the
   tars it does not train on, and coverage is exact only in expectation.
@@ -96,6 +98,9 @@ class StreamSpec:
     mode: str = "exact"     # "exact" | "resampled"
     id_by: str = "image"    # identity for ITC/ITM targets: "image" (pretraining) or "person"
     attrs_field: str = "mals_attrs"   # "mals_attrs" (27 MALS attributes) or "pa100k_attrs" (26)
+    # tars whose every sample is of `split` (the manifest says so): in exact mode a worker passes over
+    # the samples it does not own there without parsing their JSON (`select`)
+    pure: frozenset = frozenset()
 
     @property
     def workers(self) -> int:
@@ -126,7 +131,7 @@ def make_spec(shards: ShardSet, split: str, *, shuffle_buffer: int = 0, **kwargs
     samples = shards.counts(split).samples
     passes = max(1, round(total / samples)) if samples else 1
     spec = StreamSpec(tars=shards.split_tars(split), split=split, layout=layout, total_pairs=total,
-                      passes=passes, **kwargs)
+                      passes=passes, pure=shards.pure_tars(split), **kwargs)
     if shuffle_buffer <= 0:
         shuffle_buffer = auto_buffer(spec, samples)
     return replace(spec, shuffle_buffer=shuffle_buffer)
@@ -232,6 +237,10 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
         if "__end__" in files:
             yield from _lost_pairs(spec, files, index)
             continue
+        own = _own_pairs(spec, files, index)   # [] = another worker's sample: its JSON is never parsed
+        if own == []:
+            index += 1
+            continue
         sample = to_sample(files)
         if sample.split != spec.split:
             continue
@@ -239,8 +248,24 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
         n_pairs = max(1, len(sample.captions))
         first = _first_pair(spec, files, i, n_pairs)
         round_ = files["__pass__"] if spec.mode == "exact" else 0
-        for j in _unit_pairs(spec, files["__unit__"], i, first, n_pairs, files["__pass__"]):
+        if own is None:
+            own = _unit_pairs(spec, files["__unit__"], i, first, n_pairs, files["__pass__"])
+        for j in own:
             yield {"sample": sample, "caption_index": j, "round": round_, "url": files["__url__"]}
+
+
+def _own_pairs(spec: StreamSpec, files: dict, index: int) -> list[int] | None:
+    """Exact mode, a tar of this split only: the caption indices of sample `index` this worker makes
+    (often none), told from the manifest's layout before the sample is parsed; None elsewhere, and
+    past the manifest's count (the parse reports that mismatch: `_first_pair`)."""
+    url = files["__url__"]
+    if spec.mode != "exact" or url not in spec.pure:
+        return None
+    offsets = spec.layout[url]
+    if index + 1 >= len(offsets):
+        return None
+    first, n_pairs = int(offsets[index]), int(offsets[index + 1] - offsets[index])
+    return _unit_pairs(spec, files["__unit__"], index, first, n_pairs, files["__pass__"])
 
 
 def _unit_pairs(spec: StreamSpec, unit: dict, i: int, first: int, n_pairs: int, k: int) -> list[int]:

@@ -79,6 +79,11 @@ class ShardSet:
         names = [Path(t).name for t in self.tars]
         return SplitCounts(len(rows), pairs, attrs, {n: per_tar.get(n, 0) for n in names})
 
+    def pure_tars(self, split: str) -> frozenset:
+        """The tars of `split` that hold no sample of another split (manifest.parquet)."""
+        held = self.manifest.groupby("shard")["split"].agg(lambda s: set(s) == {split})
+        return frozenset(t for t in self.split_tars(split) if held.get(Path(t).name, False))
+
     def pair_layout(self, split: str) -> tuple[dict, int]:
         """Stable pair numbering of a split: ({tar path: (N+1,) cumulative pair offsets}, total pairs).
 
@@ -159,7 +164,7 @@ def read_tar(path: str, skips=None) -> Iterator[dict]:
     last = None
     try:
         for name, read in iter_members(path):
-            key, _, ext = Path(name).name.partition(".")   # keys never contain a dot
+            key, _, ext = name.rpartition("/")[2].partition(".")   # keys never contain a dot
             if current is not None and current["__key__"] != key:
                 last = current["__key__"]
                 yield current
