@@ -82,3 +82,5 @@ def test_byte_sum_equals_sum():
         data = os.urandom(n)
         assert byte_sum(data) == sum(data)
         assert byte_sum(b"\xff" * n) == 255 * n          # the largest sums stay exact
+    with pytest.raises(ValueError):
+        byte_sum(bytes(513))

@@ -81,8 +81,9 @@ class ShardSet:
 
     def pure_tars(self, split: str) -> frozenset:
         """The tars of `split` that hold no sample of another split (manifest.parquet)."""
-        held = self.manifest.groupby("shard")["split"].agg(lambda s: set(s) == {split})
-        return frozenset(t for t in self.split_tars(split) if held.get(Path(t).name, False))
+        splits = self.manifest.groupby("shard")["split"]
+        one = (splits.nunique() == 1) & (splits.first() == split)           # shard name -> bool
+        return frozenset(t for t in self.split_tars(split) if one.get(Path(t).name, False))
 
     def pair_layout(self, split: str) -> tuple[dict, int]:
         """Stable pair numbering of a split: ({tar path: (N+1,) cumulative pair offsets}, total pairs).
