@@ -47,6 +47,11 @@ def test_retrieval_writes_table_json_rankings_and_html(setup, tmp_path):
     assert 100 * ranks["ap"].mean() == pytest.approx(payload["retrieval"]["fused"]["mAP"])
     page = (tmp_path / "retrieval.html").read_text()
     assert page.count("data:image/jpeg;base64") == 24 * 11            # own image + top 10 per query
+    # the split carries mined attributes: each ordering's top 5 agreement next to chance
+    agreement = saved["attribute_agreement"]
+    assert agreement["k"] == 5 and set(agreement["orderings"]) == {"itc", "itm", "fused"}
+    assert agreement["chance"]["gender"] == pytest.approx(payload["attribute_agreement"]["chance"]["gender"])
+    assert any(line.startswith("attribute agreement of the top 5") for line in lines)
 
 
 def test_batched_rerank_matches_per_query_loop(setup):

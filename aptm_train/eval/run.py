@@ -147,6 +147,7 @@ def _retrieval(enc, cfg: EvalConfig, data, images, echo) -> dict:
     if result is None:
         return {}
     echo(retrieval_table(result))
+    agreement = _agreement(data, result, echo)
     headline = "fused" if "fused" in result.metrics else next(iter(result.metrics))
     if cfg.out:
         out = Path(cfg.out)
@@ -157,7 +158,19 @@ def _retrieval(enc, cfg: EvalConfig, data, images, echo) -> dict:
         if cfg.html:
             echo(f"wrote {write_html(out / 'retrieval.html', data, result, headline, samples=cfg.html_samples)}")
     return {"retrieval": result.metrics, "chance": result.chance, "headline": headline,
-            "gallery": result.gallery}
+            "gallery": result.gallery} | agreement
+
+
+def _agreement(data, result, echo) -> dict:
+    """The attribute agreement of each ordering's top 5 (`agreement.py`), where the split has mined attributes."""
+    from .agreement import TOP_K, agreement_table, chance_agreement, top_agreement
+
+    if data.attrs is None or not result.ranks or min(r.top.shape[1] for r in result.ranks.values()) < TOP_K:
+        return {}
+    by_mode = {mode: top_agreement(data.attrs, data.query_image, r.top) for mode, r in result.ranks.items()}
+    chance = chance_agreement(data.attrs, data.query_image)
+    echo(agreement_table(by_mode, chance))
+    return {"attribute_agreement": {"k": TOP_K, "orderings": by_mode, "chance": chance}}
 
 
 def _attributes(enc, cfg: EvalConfig, data, images, echo) -> dict:
