@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`, after pretraining: evaluate on the quickstart test split (R@1/5/10, mAP, mINP next to
-# the chance level), then search a folder of the quickstart's images with a sentence and measure
-# four attribute queries' precision against the gallery's base rate (scripts/search_check.py).
+# the chance level, and which attributes each ordering's top 5 share with the query), then search a
+# folder of the quickstart's images with a sentence and measure four attribute queries' precision
+# against the gallery's base rate (scripts/search_check.py).
 #   bash scripts/demo_eval.sh [CHECKPOINT] [SHARDS]
 # CHECKPOINT defaults to the newest training run under runs/ that holds best/ or model/.
 set -euo pipefail
