@@ -14,7 +14,7 @@ def _naive(attrs, pairs, slots) -> float:
     compared = agreed = 0
     for q, g in pairs:
         known = [s for s in slots if attrs[q][s] >= 0]
-        if not known or any(attrs[g][s] < 0 for s in known):
+        if not known:
             continue
         compared += 1
         agreed += all(attrs[q][s] == attrs[g][s] for s in known)
@@ -42,6 +42,17 @@ def test_top_and_chance_agreement_equal_a_pair_by_pair_loop(data):
             expected = _naive(attrs, pairs, slots)
             assert (math.isnan(value) and math.isnan(expected)) or value == pytest.approx(expected), name
     assert math.isnan(chance["hat"])
+
+
+def test_an_unknown_label_in_the_gallery_disagrees():
+    # a hat is mined only when mentioned: the query with a hat agrees with the one image that has
+    # one, not with the images whose captions say nothing (else every hat pair would agree)
+    attrs = np.full((4, NUM_MALS_ATTRIBUTES), -1, dtype=np.int8)
+    attrs[0, ATTR["hat"]] = attrs[1, ATTR["hat"]] = 0
+    got = top_agreement(attrs, np.array([0]), np.array([[1, 2, 3, 0, 1]]), k=4)
+    assert got["hat"] == pytest.approx(50.0)                    # images 1 and 0 of 1, 2, 3, 0
+    assert chance_agreement(attrs, np.array([0]))["hat"] == pytest.approx(50.0)
+    assert math.isnan(got["gender"])                            # the query knows no gender
 
 
 def test_a_ranking_by_the_attributes_beats_chance_and_the_table_skips_unknown_groups(data):

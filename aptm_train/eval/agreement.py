@@ -2,8 +2,10 @@
 
 For each attribute group (gender, age, ..., upper colour, lower colour) and each ordering, the share
 of (query, retrieved image) pairs in the top k whose mined labels agree on every slot of the group
-that the query's image has; pairs where the retrieved image lacks one of those slots are not
-compared. Chance is the same share over the whole gallery (what a random ranking retrieves). A model
+that the query's image has (queries without any are not counted). A slot the retrieved image lacks
+disagrees: mined from captions, an unknown label mostly means "not mentioned", and for presence
+slots (a hat, a bag) that is mostly "absent". Chance is the same share over the whole gallery (what
+a random ranking retrieves). A model
 whose gender agreement sits at chance has not learnt gender, whatever its R@1; `aptm-train eval`
 prints the table when the split carries mined attributes.
 """
@@ -23,9 +25,10 @@ TOP_K = 5
 
 
 def _agree(query: np.ndarray, gallery: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """query (..., s), gallery (..., s) int labels (-1 unknown) -> (compared, agree) bool (...)."""
+    """query (..., s), gallery (..., s) int labels (-1 unknown) -> (compared, agree) bool (...):
+    compared where the query knows a slot, agree where the gallery has the same label on every one."""
     known = query >= 0
-    compared = known.any(-1) & np.all(~known | (gallery >= 0), -1)
+    compared = np.broadcast_to(known.any(-1), np.broadcast_shapes(query.shape, gallery.shape)[:-1])
     agree = compared & np.all(~known | (gallery == query), -1)
     return compared, agree
 
