@@ -261,11 +261,16 @@ def _own_pairs(spec: StreamSpec, files: dict, index: int) -> list[int] | None:
     url = files["__url__"]
     if spec.mode != "exact" or url not in spec.pure:
         return None
-    offsets = spec.layout[url]
-    if index + 1 >= len(offsets):
+    if index + 1 >= len(spec.layout[url]):
         return None
-    first, n_pairs = int(offsets[index]), int(offsets[index + 1] - offsets[index])
-    return _unit_pairs(spec, files["__unit__"], index, first, n_pairs, files["__pass__"])
+    return _listed_pairs(spec, files["__unit__"], url, index, files["__pass__"])
+
+
+def _listed_pairs(spec: StreamSpec, unit: dict, url: str, i: int, k: int) -> list[int]:
+    """`_unit_pairs` of the tar's split sample i, its pairs read from the manifest's layout."""
+    offsets = spec.layout[url]
+    first, n_pairs = int(offsets[i]), int(offsets[i + 1] - offsets[i])
+    return _unit_pairs(spec, unit, i, first, n_pairs, k)
 
 
 def _unit_pairs(spec: StreamSpec, unit: dict, i: int, first: int, n_pairs: int, k: int) -> list[int]:
@@ -294,8 +299,7 @@ def _lost_pairs(spec: StreamSpec, marker: dict, index: int) -> Iterator[dict]:
         yield {**bad, "round": 0, "caption_index": 0}
         return
     for i in range(index, listed):
-        first, n_pairs = int(offsets[i]), int(offsets[i + 1] - offsets[i])
-        for j in _unit_pairs(spec, unit, i, first, n_pairs, marker["__pass__"]):
+        for j in _listed_pairs(spec, unit, marker["__url__"], i, marker["__pass__"]):
             yield {**bad, "caption_index": j}
 
 
