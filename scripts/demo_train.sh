@@ -11,8 +11,8 @@
 # - no dropout in the text and fusion layers (model_overrides.text.dropout=0; BERT's is 0.1): on two
 #   cores drawing the dropout masks took a third of the forward pass (py-spy: 17% of the whole step),
 #   and a step ran at 23.5 samples/s against 18.8 with it, so 900 steps now take about a minute more
-#   than 700 did (10.5-11 min against 9.5-10). Like stochastic depth it only slows learning in a run
-#   this short: ITC loss at step 700 1.10 without against 1.44 with it;
+#   than 700 did (10.5-11 min against 9.5-10). Like stochastic depth, it is regularisation a run this
+#   short does not need;
 # - ITC + ITM only, the two losses whose scores rank the test split and the search. Per CPU step
 #   (scripts/profile_step.py, batch 16): ITC+ITM 0.62 s, + IAC 0.75 s, + MLM 1.28 s, + IAM and MAM
 #   1.98 s. In our runs of 650-900 steps the IAC loss sat at its label prior (0.58-0.60) throughout,
