@@ -11,7 +11,7 @@
 # - no dropout in the text and fusion layers (model_overrides.text.dropout=0; BERT's is 0.1): on two
 #   cores drawing the dropout masks took a third of the forward pass (py-spy: 17% of the whole step),
 #   and a step ran at 23.5 samples/s against 18.8 with it, so 900 steps now take about a minute more
-#   than 700 did (10.5-11 min against 9.5-10). Like stochastic depth, it is regularisation a run this
+#   than 700 did (10.5-11 min against 9.5-10 on two cores). Like stochastic depth, it is regularisation a run this
 #   short does not need;
 # - ITC + ITM only, the two losses whose scores rank the test split and the search. Per CPU step
 #   (scripts/profile_step.py, batch 16): ITC+ITM 0.62 s, + IAC 0.75 s, + MLM 1.28 s, + IAM and MAM
@@ -23,10 +23,11 @@
 #   encoder starts from random cross-attention: on hard negatives from step 0 its loss sat at the 1:2
 #   prior (0.637) through 500 steps, since ITC learns first and its negatives are hard before the
 #   fusion can tell anything apart; uniform ones teach it to match, but only coarsely, and re-ranking
-#   ITC's top 32 needs fine distinctions (docs/differences-from-original.md). Two 900-step runs of
-#   this script: uniform negatives, ITM alone R@1 9.0 (test) / 7.8 (val), fused - ITC -1.9 / -3.0;
-#   the ramp, ITM alone 11.6 / 9.0, fused - ITC +2.6 / 0.0. scripts/demo_eval.sh fuses ITM and ITC
-#   with equal weights;
+#   ITC's top 32 needs fine distinctions (docs/differences-from-original.md). In 900-step runs
+#   without dropout neither schedule made ITM a better ranker than ITC (test R@1, ITM alone /
+#   fused - ITC): uniform 9.0 / -1.9 (one run); the ramp 11.6 / +2.6, 7.7 / -2.6, 5.8 / -3.2,
+#   9.0 / -0.6 (four runs). The demo keeps the ramp, which ends on APTM's negatives. scripts/demo_eval.sh fuses ITM
+#   and ITC with equal weights;
 # - 900 steps (~5 epochs), one validation at the end: ITC sits at ln(batch) for the first ~150
 #   steps before the image encoder starts to tell images apart. More steps keep paying (on a GPU
 #   this takes minutes).
