@@ -10,13 +10,13 @@
 # - lr 2e-4 after a 50-step warm-up (at 3e-4 with a short warm-up the image features collapse);
 # - no dropout in the text and fusion layers (model_overrides.text.dropout=0; BERT's is 0.1): on two
 #   cores drawing the dropout masks took a third of the forward pass (py-spy: 17% of the whole step),
-#   and a step ran at 23.5 samples/s against 18.8 with it, so 900 steps now take about a minute more
-#   than 700 did (10.5-11 min against 9.5-10 on two cores). Like stochastic depth, it is regularisation a run this
-#   short does not need;
+#   and a step ran at 23.5 samples/s against 18.8 with it, so 900 steps now take about a minute
+#   more than 700 did (10.5-11 min against 9.5-10 on two cores). Like stochastic depth, it is
+#   regularisation a run this short does not need;
 # - ITC + ITM only, the two losses whose scores rank the test split and the search. Per CPU step
 #   (scripts/profile_step.py, batch 16): ITC+ITM 0.62 s, + IAC 0.75 s, + MLM 1.28 s, + IAM and MAM
-#   1.98 s. In our runs of 650-900 steps the IAC loss sat at its label prior (0.58-0.60) throughout,
-#   and MLM, which is most of the step, did not make ITC or ITM learn sooner (with MLM ITM left
+#   1.98 s. In our runs of 650-900 steps the IAC loss sat at its label prior (0.58-0.60) from step
+#   ~100 on, and MLM, which is most of the step, did not make ITC or ITM learn sooner (with MLM ITM left
 #   its 1:2 prior at step ~330, without it at ~280), so their minutes go to more ITC/ITM steps;
 # - ITM negatives drawn uniformly until step 150, then from softmax(hardness x ITC similarity) with
 #   the hardness rising to APTM's 1 by step 600 (loss.itm_hardness_ramp=[150,600]). The fusion
@@ -26,8 +26,8 @@
 #   ITC's top 32 needs fine distinctions (docs/differences-from-original.md). In 900-step runs
 #   without dropout neither schedule made ITM a better ranker than ITC (test R@1, ITM alone /
 #   fused - ITC): uniform 9.0 / -1.9 (one run); the ramp 11.6 / +2.6, 7.7 / -2.6, 5.8 / -3.2,
-#   9.0 / -0.6 (four runs). The demo keeps the ramp, which ends on APTM's negatives. scripts/demo_eval.sh fuses ITM
-#   and ITC with equal weights;
+#   9.0 / -0.6 (four runs). The demo keeps the ramp, which ends on APTM's negatives.
+#   scripts/demo_eval.sh fuses ITM and ITC with equal weights;
 # - 900 steps (~5 epochs), one validation at the end: ITC sits at ln(batch) for the first ~150
 #   steps before the image encoder starts to tell images apart. More steps keep paying (on a GPU
 #   this takes minutes).
