@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from aptm_train.data.pipeline import make_spec, select, shard_urls, tar_samples
+from aptm_train.data.pipeline import make_spec, selected
 from aptm_train.data.shards import open_shards
 
 
@@ -28,7 +28,7 @@ def read_epoch(spec) -> tuple[float, list[tuple[str, int]]]:
     pairs = []
     started = time.perf_counter()
     for worker in range(spec.workers):
-        for item in select(tar_samples(shard_urls(spec, worker)), spec):
+        for item in selected(spec, worker):
             pairs.append((item["sample"].key, item["caption_index"]) if "sample" in item else ("bad", 0))
     return time.perf_counter() - started, pairs
 

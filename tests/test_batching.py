@@ -181,14 +181,14 @@ def test_workers_parse_only_their_own_samples_of_split_pure_tars(shards, monkeyp
     """In a tar of one split the manifest's layout tells another worker's (or rank's) sample without
     parsing its JSON; the pairs made are those of parsing every sample."""
     import aptm_train.data.pipeline as pipeline_module
-    from aptm_train.data.pipeline import select, shard_urls, tar_samples
+    from aptm_train.data.pipeline import selected
 
     parsed = []
     real = pipeline_module.to_sample
     monkeypatch.setattr(pipeline_module, "to_sample", lambda files: parsed.append(files["__key__"]) or real(files))
 
     def made(spec) -> list[list[tuple[str, int, int]]]:
-        return [[(i["sample"].key, i["caption_index"], i["round"]) for i in select(tar_samples(shard_urls(spec, w)), spec)]
+        return [[(i["sample"].key, i["caption_index"], i["round"]) for i in selected(spec, w)]
                 for w in range(spec.workers)]
 
     for kw in ({"num_workers": 3}, {"num_workers": 2, "world": 2, "rank": 1, "epoch": 3}):

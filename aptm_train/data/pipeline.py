@@ -254,6 +254,12 @@ def select(samples: Iterator[dict], spec: StreamSpec) -> Iterator[dict]:
             yield {"sample": sample, "caption_index": j, "round": round_, "url": files["__url__"]}
 
 
+def selected(spec: StreamSpec, worker: int) -> Iterator[dict]:
+    """The reading stages of logical worker `worker`: its pass's tars walked, then `select`ed (the
+    pairs it makes, before shuffling and decoding)."""
+    return select(tar_samples(shard_urls(spec, worker)), spec)
+
+
 def _own_pairs(spec: StreamSpec, files: dict, index: int) -> list[int] | None:
     """Exact mode, a tar of this split only: the caption indices of sample `index` this worker makes
     (often none), told from the manifest's layout before the sample is parsed; None elsewhere, and
@@ -401,9 +407,7 @@ class PairStream(torch.utils.data.IterableDataset):
         limit = spec.worker_share(worker) if spec.mode == "resampled" else None
         shuffle_rng = random.Random(stable_int("shuffle", spec.seed, spec.epoch, spec.rank, worker))
         pipeline = wds.DataPipeline(
-            lambda: shard_urls(spec, worker),
-            tar_samples,
-            lambda it: select(it, spec),
+            lambda: selected(spec, worker),
             lambda it: shuffle(it, spec.shuffle_buffer, shuffle_rng),
             lambda it: to_pairs(it, spec),
             lambda it: _islice(it, skip, limit),
