@@ -187,6 +187,15 @@ def test_param_groups_and_schedules():
         want = 1e-4 * (10.0 if "crossattention" in group_names[0] else 5.0 if cross[0] else 1.0)
         assert g["lr"] == pytest.approx(want), group_names[0]
     assert sum(len(g["params"]) for g in groups) == len(names)
+    # vision_lr_scale multiplies the vision encoder's lr, on top of lr_x2 (which names none of it in pretraining)
+    groups = param_groups(model, OptimConfig(lr=1e-4, lr_x2="pretrain", vision_lr_scale=3.0))
+    for g in groups:
+        group_names = [names[id(p)] for p in g["params"]]
+        vision = [n.startswith("vision_encoder.") for n in group_names]
+        assert all(vision) or not any(vision)
+        want = 1e-4 * (3.0 if vision[0] else 2.0 if "crossattention" in group_names[0] else 1.0)
+        assert g["lr"] == pytest.approx(want), group_names[0]
+    assert sum(len(g["params"]) for g in groups) == len(names)
     lin = ScheduleConfig(kind="linear", warmup_steps=10)
     assert lr_factor(0, 100, lin) == pytest.approx(0.1) and lr_factor(9, 100, lin) == pytest.approx(1.0)
     assert lr_factor(55, 100, lin) == pytest.approx(0.5) and lr_factor(100, 100, lin) == 0

@@ -60,6 +60,9 @@ class OptimConfig:
     # lr multiplier of the cross-attention layers and the ITM head (on top of lr_x2): they start
     # from random weights while the text layers around them are pretrained
     cross_lr_scale: float = 1.0
+    # lr multiplier of the vision encoder (on top of lr_x2): for runs whose Swin starts from random
+    # weights beside a pretrained text encoder (docs/differences-from-original.md)
+    vision_lr_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.data.batch_size >= 1, "data.batch_size must be at least 1"),
         (0 <= cfg.data.max_bad_fraction <= 1, "data.max_bad_fraction must be between 0 and 1"),
         (cfg.optim.cross_lr_scale > 0, "optim.cross_lr_scale must be positive"),
+        (cfg.optim.vision_lr_scale > 0, "optim.vision_lr_scale must be positive"),
         (cfg.optim.grad_accum >= 1, "optim.grad_accum must be at least 1"),
         (cfg.epochs >= 1 or cfg.max_steps >= 1, "set epochs or max_steps to at least 1"),
         (cfg.keep_last >= 1, "keep_last must be at least 1"),

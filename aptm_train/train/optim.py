@@ -8,8 +8,9 @@ Groups: (decay | no decay) x (1x | 2x lr). Which parameters get no weight decay 
 The temperature keeps decay under both, as in the original. The 2x group is, in
 pretraining, the new cross-attention weights; in fine-tuning, Swin stages 3-4, the last two text
 and the last two fusion layers (BERT layers 4, 5, 10, 11 for bert-base), the MLM head, the
-projections and the ITM head. Each group's `lr` is the base lr times its multiplier, so one
-`LambdaLR` factor drives all of them.
+projections and the ITM head. `cross_lr_scale` (cross-attention and ITM head) and
+`vision_lr_scale` (the Swin) multiply on top, for parts that start from random weights. Each
+group's `lr` is the base lr times its multiplier, so one `LambdaLR` factor drives all of them.
 """
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ CROSS_PATTERNS = (re.compile(r"\.crossattention\."), re.compile(r"^itm_head\."))
 
 
 def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
-    """AdamW groups by (weight decay, lr multiplier): 2x for `lr_x2`, times `cross_lr_scale` for CROSS_PATTERNS."""
+    """AdamW groups by (weight decay, lr multiplier): 2x for `lr_x2`, times `cross_lr_scale` for
+    CROSS_PATTERNS and `vision_lr_scale` for the vision encoder."""
     no_decay = no_decay_names(model, cfg.no_decay)
     fast = x2_patterns(model, cfg.lr_x2)
     cross = CROSS_PATTERNS if cfg.cross_lr_scale != 1.0 else ()
@@ -72,6 +74,8 @@ def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
         scale = 2.0 if any(pat.search(name) for pat in fast) else 1.0
         if any(pat.search(name) for pat in cross):
             scale *= cfg.cross_lr_scale
+        if name.startswith("vision_encoder."):
+            scale *= cfg.vision_lr_scale
         buckets.setdefault((name not in no_decay, scale), []).append(p)
     return [{"params": params, "weight_decay": cfg.weight_decay if decay else 0.0,
              "lr": cfg.lr * scale, "lr_scale": scale}
