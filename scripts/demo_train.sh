@@ -25,9 +25,10 @@
 #   fusion can tell anything apart; uniform ones teach it to match, but only coarsely, and re-ranking
 #   ITC's top 32 needs fine distinctions (docs/differences-from-original.md). In 900-step runs
 #   without dropout neither schedule made ITM a better ranker than ITC (test R@1, ITM alone /
-#   fused - ITC): uniform 9.0 / -1.9 (one run); the ramp 11.6 / +2.6, 7.7 / -2.6, 5.8 / -3.2,
-#   9.0 / -0.6 (four runs). The demo keeps the ramp, which ends on APTM's negatives.
-#   scripts/demo_eval.sh fuses ITM and ITC with equal weights;
+#   fused at equal weights - ITC): uniform 9.0 / -1.9 (one run); the ramp 11.6 / +2.6,
+#   7.7 / -2.6, 5.8 / -3.2, 9.0 / -0.6 (four runs). The demo keeps the ramp, which ends on APTM's
+#   negatives.
+#   scripts/demo_eval.sh fuses them with ITC weighted 16x (ITM reorders ITC's near-ties);
 # - 900 steps (~5 epochs), one validation at the end: ITC sits at ln(batch) for the first ~150
 #   steps before the image encoder starts to tell images apart. More steps keep paying (on a GPU
 #   this takes minutes).
