@@ -25,8 +25,8 @@ echo "== eval: $CKPT on $SHARDS (test split) =="
 # ITC ranks the whole test gallery; ITM re-ranks each query's ITC top 32 (a fifth of the quickstart's
 # 155-image gallery; the paper's k=128 is for galleries of thousands). fused = ITM_norm + w ITC_norm:
 # the official w = 0.002 is ITM's order, which suits a trained ITM head; the demo's ITM head, 900 CPU
-# steps old, ranks worse than ITC (test R@1 about half of ITC's), so the demo weighs ITC by w = 16
-# and ITM only reorders ITC's near-ties. w was chosen on the validation split: over six 900-step
+# steps old, ranks worse than ITC (test R@1 38-83% of ITC's in four fresh runs), so the demo weighs
+# ITC by w = 16 and ITM only reorders ITC's near-ties. w was chosen on the validation split: over six 900-step
 # models (three fresh demo runs and three variants of the recipe; 1,002 val queries in all) R@1
 # summed 69.5 at w = 1, 76.7 at 4, 78.5 at 8, 79.6 at 16, 78.4 at 64 and 76.6 for ITC alone.
 FUSE_W=16
