@@ -178,24 +178,24 @@ def test_param_groups_and_schedules():
                 assert all(fast_name in n or which == "finetune" for n in group_names)
         assert sum(len(g["params"]) for g in groups) == len(names)
         assert any(g["lr"] == 2e-4 for g in groups)
+    def check_scaled(cfg, scaled, want):
+        """Each group is all `scaled` parameters or none, at the lr `want(its first name, scaled)`."""
+        groups = param_groups(model, cfg)
+        for g in groups:
+            group_names = [names[id(p)] for p in g["params"]]
+            flags = [scaled(n) for n in group_names]
+            assert all(flags) or not any(flags)
+            assert g["lr"] == pytest.approx(want(group_names[0], flags[0])), group_names[0]
+        assert sum(len(g["params"]) for g in groups) == len(names)
+
     # cross_lr_scale multiplies the lr of the cross-attention and the ITM head, on top of lr_x2
-    groups = param_groups(model, OptimConfig(lr=1e-4, lr_x2="pretrain", cross_lr_scale=5.0))
-    for g in groups:
-        group_names = [names[id(p)] for p in g["params"]]
-        cross = ["crossattention" in n or n.startswith("itm_head") for n in group_names]
-        assert all(cross) or not any(cross)
-        want = 1e-4 * (10.0 if "crossattention" in group_names[0] else 5.0 if cross[0] else 1.0)
-        assert g["lr"] == pytest.approx(want), group_names[0]
-    assert sum(len(g["params"]) for g in groups) == len(names)
+    check_scaled(OptimConfig(lr=1e-4, lr_x2="pretrain", cross_lr_scale=5.0),
+                 lambda n: "crossattention" in n or n.startswith("itm_head"),
+                 lambda n, cross: 1e-4 * (10.0 if "crossattention" in n else 5.0 if cross else 1.0))
     # vision_lr_scale multiplies the vision encoder's lr, on top of lr_x2 (which names none of it in pretraining)
-    groups = param_groups(model, OptimConfig(lr=1e-4, lr_x2="pretrain", vision_lr_scale=3.0))
-    for g in groups:
-        group_names = [names[id(p)] for p in g["params"]]
-        vision = [n.startswith("vision_encoder.") for n in group_names]
-        assert all(vision) or not any(vision)
-        want = 1e-4 * (3.0 if vision[0] else 2.0 if "crossattention" in group_names[0] else 1.0)
-        assert g["lr"] == pytest.approx(want), group_names[0]
-    assert sum(len(g["params"]) for g in groups) == len(names)
+    check_scaled(OptimConfig(lr=1e-4, lr_x2="pretrain", vision_lr_scale=3.0),
+                 lambda n: n.startswith("vision_encoder."),
+                 lambda n, vision: 1e-4 * (3.0 if vision else 2.0 if "crossattention" in n else 1.0))
     lin = ScheduleConfig(kind="linear", warmup_steps=10)
     assert lr_factor(0, 100, lin) == pytest.approx(0.1) and lr_factor(9, 100, lin) == pytest.approx(1.0)
     assert lr_factor(55, 100, lin) == pytest.approx(0.5) and lr_factor(100, 100, lin) == 0

@@ -59,6 +59,8 @@ def x2_patterns(model: nn.Module, which: str) -> list[re.Pattern]:
 
 #: The parts of the fusion that start from random weights even when the text encoder is pretrained.
 CROSS_PATTERNS = (re.compile(r"\.crossattention\."), re.compile(r"^itm_head\."))
+#: The vision encoder's parameters (`vision_lr_scale`).
+VISION_PREFIX = "vision_encoder."
 
 
 def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
@@ -74,7 +76,7 @@ def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
         scale = 2.0 if any(pat.search(name) for pat in fast) else 1.0
         if any(pat.search(name) for pat in cross):
             scale *= cfg.cross_lr_scale
-        if name.startswith("vision_encoder."):
+        if name.startswith(VISION_PREFIX):
             scale *= cfg.vision_lr_scale
         buckets.setdefault((name not in no_decay, scale), []).append(p)
     return [{"params": params, "weight_decay": cfg.weight_decay if decay else 0.0,
