@@ -140,3 +140,16 @@ def test_temperature_clamp_is_an_option_off_by_default(model, batch):
         model.train(training)
         with torch.no_grad():
             model.temp.copy_(saved)
+
+
+def test_itm_joins_at_itm_start(model, batch):
+    from aptm_train.losses import task_config
+    task = Task(task_config("finetune", {"itm_start": 3}))
+    task.step = 2                                  # before: ITC alone, ITM not even computed
+    out = task(model, batch)
+    assert set(out) == {"loss", "itc_loss", "mlm_loss", "itc_eda_loss"}
+    torch.testing.assert_close(out["loss"], out["itc_loss"] + out["mlm_loss"] + 0.8 * out["itc_eda_loss"])
+    task.step = 3                                  # from itm_start on: the whole recipe
+    assert set(task(model, batch)) == {"loss", "itc_loss", "itm_loss", "mlm_loss", "itc_eda_loss", "itm_eda_loss"}
+    with pytest.raises(UserError, match="itm_start"):
+        task_config("finetune", {"itm_start": -1})

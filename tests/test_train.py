@@ -242,3 +242,15 @@ def test_timed_reports_each_wait_and_yields_everything():
     waits = []
     assert list(timed(slow(), waits.append)) == [0, 1, 2]
     assert len(waits) == 3 and waits[2] >= 0.04 > waits[0]
+
+
+def test_log_averages_a_loss_over_the_steps_that_computed_it(tmp_path):
+    from aptm_train.train.logging import RunLogger
+    log = RunLogger(tmp_path, total_steps=4, start_step=0, enabled=True, tensorboard=False, progress=False)
+    log.accumulate({"loss": 2.0, "itc_loss": 2.0}, 8)                    # ITM not yet on (loss.itm_start)
+    log.accumulate({"loss": 3.0, "itc_loss": 1.0, "itm_loss": 2.0}, 8)
+    log.accumulate({"loss": 2.0, "itc_loss": 1.0, "itm_loss": 1.0}, 8)
+    record = log.flush(3, 0, 1e-4)
+    log.close()
+    assert record["itc_loss"] == pytest.approx(4 / 3) and record["itm_loss"] == pytest.approx(1.5)
+    assert record["loss"] == pytest.approx(7 / 3)

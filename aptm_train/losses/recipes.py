@@ -61,6 +61,8 @@ def task_config(name: str, overrides: dict | None = None, seed: int = 0) -> Task
     ramp = tuple(cfg.itm_hardness_ramp)
     if len(ramp) != 2 or not 0 <= ramp[0] <= ramp[1]:
         raise UserError(f"loss.itm_hardness_ramp must be [start, end] steps with 0 <= start <= end, got {list(ramp)}")
+    if cfg.itm_start < 0:
+        raise UserError(f"loss.itm_start must be a step >= 0, got {cfg.itm_start}")
     if cfg.nam_temperature <= 0:
         raise UserError(f"loss.nam_temperature must be positive, got {cfg.nam_temperature}")
     for key, value, allowed in choices:

@@ -60,6 +60,9 @@ class TaskConfig:
     # [start, end] steps: hardness 0 (uniform) until `start`, rising linearly to itm_hardness at `end`;
     # [0, 0] = itm_hardness throughout. Easy negatives while ITC is young, hard ones once it ranks.
     itm_hardness_ramp: tuple[int, int] = (0, 0)
+    # ITM (and ITM_eda) are off, not even computed, before this optimizer step: the first steps train
+    # ITC alone at ITC's cost (scripts/profile_step.py: ITC alone is under half an ITC+ITM step).
+    itm_start: int = 0
     # NAM (losses/nam.py): MLM masks drawn by low token-to-patch similarity; for machine captions only
     noise_aware_masking: bool = False
     nam_temperature: float = 0.1
@@ -117,15 +120,21 @@ class Task:
         image_tokens, image_feat = model.encode_image(batch["pixels"])     # (B, 49, Dv), (B, E)
         scale = model.logit_scale(TEMP_RANGE) if self.cfg.temp_clamp else model.logit_scale()
         out: dict[str, torch.Tensor] = {}
-        if any(k in self.weights for k in CAPTION_LOSSES):
+        if any(k in self.active_weights() for k in CAPTION_LOSSES):
             out |= self._caption_losses(model, batch, image_tokens, image_feat, scale)
         if any(k in self.weights for k in ATTRIBUTE_LOSSES):
             out |= self._attribute_losses(model, batch, image_tokens, image_feat, scale)
-        out["loss"] = sum(w * out[f"{k}_loss"] for k, w in self.weights.items())
+        out["loss"] = sum(w * out[f"{k}_loss"] for k, w in self.active_weights().items())
         return out
 
+    def active_weights(self) -> dict[str, float]:
+        """The enabled losses at `self.step` (ITM joins at `itm_start`)."""
+        if self.step >= self.cfg.itm_start:
+            return self.weights
+        return {k: w for k, w in self.weights.items() if not k.startswith("itm")}
+
     def _caption_losses(self, model, batch, image_tokens, image_feat, scale) -> dict[str, torch.Tensor]:
-        w, out = self.weights, {}
+        w, out = self.active_weights(), {}
         ids = batch.get("person_ids")
         pairs = [("", batch["input_ids"], batch["attention_mask"])]
         if "itc_eda" in w or "itm_eda" in w:

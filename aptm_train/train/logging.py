@@ -20,6 +20,7 @@ class RunLogger:
                  progress: bool = True):
         self.enabled = enabled
         self.sums: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)   # per loss: a loss may join mid-window (itm_start)
         self.count = 0
         self.samples = 0
         self.wait = 0.0
@@ -38,6 +39,7 @@ class RunLogger:
     def accumulate(self, losses: dict[str, float], samples: int) -> None:
         for k, v in losses.items():
             self.sums[k] += v
+            self.counts[k] += 1
         self.count += 1
         self.samples += samples
 
@@ -56,9 +58,10 @@ class RunLogger:
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
         record = {"step": step, "epoch": epoch, "lr": lr, "samples_per_s": round(self.samples / elapsed, 2)}
         record |= {"data_wait_s": round(self.wait / self.count, 4), "data_wait_share": round(self.wait / elapsed, 4)}
-        record |= {k: round(v / self.count, 6) for k, v in sorted(self.sums.items())}
+        record |= {k: round(v / self.counts[k], 6) for k, v in sorted(self.sums.items())}
         record |= extra or {}
         self.sums.clear()
+        self.counts.clear()
         self.count, self.samples, self.wait, self.t0 = 0, 0, 0.0, time.perf_counter()
         self.write(record)
         if self.bar is not None:

@@ -35,7 +35,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool, echo=print, progress: bool = True,
                  allow_config_change: bool = False):
         from accelerate import Accelerator
-        from accelerate.utils import set_seed
+        from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
         from ..text import build_tokenizer
 
@@ -48,8 +48,10 @@ class Trainer:
         self.checkpoint = self._checkpoint_to_resume(resume)
         # cpu=True on a machine without CUDA lets torchrun-style launches (`accelerate launch
         # --multi_gpu --num_processes 2`) form a gloo process group on CPU.
+        # Before loss.itm_start the fusion layers and the ITM head get no gradient; DDP must be told.
+        ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if self.task.cfg.itm_start else []
         self.acc = Accelerator(mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False,
-                               cpu=not torch.cuda.is_available())
+                               cpu=not torch.cuda.is_available(), kwargs_handlers=ddp)
         set_seed(cfg.seed)
         model = setup.build_model(cfg, self.model_cfg, echo)
         self.tokenizer = build_tokenizer(self.model_cfg)
