@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo` (after the quickstart shards exist): pretrain aptm-mini on CPU (~11 min on two cores)
+# `make demo` (after the quickstart shards exist): pretrain aptm-mini on CPU (~10 min on two cores)
 # and print the loss curve's start and end. Override the length with DEMO_TRAIN_STEPS.
 # aptm-mini's Swin starts from random weights (no small Swin weights exist offline), so the demo
 # departs from the paper's recipe, which starts from ImageNet weights, in measured ways:
@@ -10,8 +10,8 @@
 # - lr 2e-4 after a 50-step warm-up (at 3e-4 with a short warm-up the image features collapse);
 # - no dropout in the text and fusion layers (model_overrides.text.dropout=0; BERT's is 0.1): on two
 #   cores drawing the dropout masks took a third of the forward pass (py-spy: 17% of the whole step),
-#   and a step ran at 23.5 samples/s against 18.8 with it, so 900 steps now take about a minute
-#   more than 700 did (10.5-11 min against 9.5-10 on two cores). Like stochastic depth, it is
+#   and a step ran at 23.5 samples/s against 18.8 with it (then 900 ITC+ITM steps took 10.5-11 min
+#   on two cores, 700 with dropout 9.5-10). Like stochastic depth, it is
 #   regularisation a run this short does not need;
 # - ITC + ITM only, the two losses whose scores rank the test split and the search. Per CPU step
 #   (scripts/profile_step.py, batch 16): ITC+ITM 0.62 s, + IAC 0.75 s, + MLM 1.28 s, + IAM and MAM
