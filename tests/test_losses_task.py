@@ -153,3 +153,12 @@ def test_itm_joins_at_itm_start(model, batch):
     assert set(task(model, batch)) == {"loss", "itc_loss", "itm_loss", "mlm_loss", "itc_eda_loss", "itm_eda_loss"}
     with pytest.raises(UserError, match="itm_start"):
         task_config("finetune", {"itm_start": -1})
+
+
+def test_which_recipes_leave_parameters_unused():
+    from aptm_train.losses import task_config
+    assert not Task(task_config("mals-pretrain")).may_leave_parameters_unused     # every head trains
+    assert not Task(task_config("finetune")).may_leave_parameters_unused
+    assert Task(task_config("mals-pretrain", {"itm_start": 5})).may_leave_parameters_unused
+    itc_itm = {"weights": {"mlm": 0, "iac": 0, "iam": 0, "mam": 0}}             # the CPU demo's losses
+    assert Task(task_config("mals-pretrain", itc_itm)).may_leave_parameters_unused

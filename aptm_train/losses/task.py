@@ -97,6 +97,12 @@ class Task:
             return self.cfg.itm_hardness
         return self.cfg.itm_hardness * min(1.0, max(0.0, (self.step - start) / max(1, end - start)))
 
+    @property
+    def may_leave_parameters_unused(self) -> bool:
+        """Whether some step's loss misses parameters (DDP must then look for them): ITM joins late
+        (`itm_start`), or the recipe leaves out ITM or MLM, whose heads nothing else trains."""
+        return self.cfg.itm_start > 0 or not {"itm", "mlm"} <= set(self.weights)
+
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
 

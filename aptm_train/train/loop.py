@@ -48,8 +48,10 @@ class Trainer:
         self.checkpoint = self._checkpoint_to_resume(resume)
         # cpu=True on a machine without CUDA lets torchrun-style launches (`accelerate launch
         # --multi_gpu --num_processes 2`) form a gloo process group on CPU.
-        # Before loss.itm_start the fusion layers and the ITM head get no gradient; DDP must be told.
-        ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if self.task.cfg.itm_start else []
+        # e.g. the CPU demo's ITC + ITM: the MLM head never gets a gradient, the fusion none before
+        # loss.itm_start; DDP's reducer would wait for them and fail at the next step
+        unused = self.task.may_leave_parameters_unused
+        ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if unused else []
         self.acc = Accelerator(mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False,
                                cpu=not torch.cuda.is_available(), kwargs_handlers=ddp)
         set_seed(cfg.seed)
