@@ -28,13 +28,13 @@ echo "== eval: $CKPT on $SHARDS (test split) =="
 # steps old, ranks worse than ITC on the test split (R@1 59-67% of ITC's in three fresh runs of
 # scripts/demo_train.sh), so the demo weighs ITC by w = 16 and ITM only reorders ITC's near-ties.
 # w was chosen on the validation split: over eight 900-step models with ITM from step 0 (four fresh
-# demo runs and four variants of the recipe; 1,336 val queries) R@1 summed 92.8 at w = 1, 98.8 at
-# 4, 101.2 at 8, 104.8 at 16, 102.4 at 64 and 101.2 for ITC alone. Five models of the current
-# recipe (ITC alone first) split: on two, val R@1 was highest for ITC alone, tied with w = 16 (and
-# on one with w = 1); on the three fresh runs it was highest at w = 1 (52.7 summed against 44.3 at 16 and 41.3 for ITC
-# alone), where their test split puts w = 1 last (-3.9, -4.5, -3.2 against ITC). Over all thirteen
-# w = 16 still sums highest (181.5; w = 1 175.4, ITC 174.9): with ~160 queries a split's own sample
-# outweighs the difference being measured.
+# demo runs and four variants of the recipe; 1,336 val queries) R@1 summed 92.8 at w = 1, 98.8 at 4,
+# 101.2 at 8, 104.8 at 16, 102.4 at 64 and 101.2 for ITC alone. Five models of the current recipe
+# (ITC alone first) split: on two, val R@1 was highest for ITC alone, tied with w = 16 (and on one
+# with w = 1); on the three fresh runs it was highest at w = 1 (52.7 summed against 44.3 at 16 and
+# 41.3 for ITC alone), where their test split puts w = 1 below ITC (-3.9, -4.5, -3.2). Over
+# all thirteen w = 16 still sums highest (181.5; w = 1 175.4, ITC 174.9): with ~160 queries a
+# split's own sample outweighs the difference being measured.
 FUSE_W=16
 $BIN/aptm-train eval --checkpoint "$CKPT" --shards "$SHARDS" --split test --mode itc,itm,fused --k 32 --itc-weight $FUSE_W \
   -o "$OUT" --rankings --html --no-progress

@@ -28,10 +28,11 @@
 #   loss sat at the 1:2 prior (0.637) through 500 steps; uniform ones teach it to match, the ramp
 #   ends on APTM's negatives (docs/differences-from-original.md). Test R@1, ITM alone / ITC:
 #   ITM from step 0 (900 steps, the ramp [150, 600]): 5.8-12.9 / 14.2-16.1 in four fresh runs;
-#   ITC first (1,100 steps, ~40 s longer): 16.1 / 16.1 and 16.1 / 16.8 in two runs (1,200 steps:
-#   16.1 / 16.1). ITM now ranks as well as ITC, but fusing the two still moves R@1 within the
-#   test split's noise (one query is 0.65 R@1), and scripts/demo_eval.sh weighs ITC 16x, as the
-#   validation split chose; see the README for the fresh runs;
+#   ITC first (1,100 steps): 12.3-12.9 / 19.4-20.7 in three fresh runs (make demo 11:25-11:46
+#   against 12:19-13:14), and 16.1 / 16.1 and 16.1 / 16.8 in two earlier runs. ITC gains most;
+#   ITM ranks at the top of its earlier range, and fusing the two moves R@1 within the splits'
+#   noise (one query is 0.65 R@1): scripts/demo_eval.sh weighs ITC 16x, as the validation split
+#   chose; the README has the fresh runs;
 # - 1,100 steps (~6 epochs), one validation at the end. More steps keep paying (on a GPU this
 #   takes minutes); so did ITC's share of them, up to the point where ITM has too few to learn.
 # The mals-pretrain recipe trains as the original code did (docs/differences-from-original.md);

@@ -99,8 +99,9 @@ class Task:
 
     @property
     def may_leave_parameters_unused(self) -> bool:
-        """Whether some step's loss misses parameters (DDP must then look for them): ITM joins late
-        (`itm_start`), or the recipe leaves out ITM or MLM, whose heads nothing else trains."""
+        """Whether some step's loss may miss parameters (DDP must then look for them): ITM joins late
+        (`itm_start`), or the recipe leaves out ITM or MLM, so their heads may get no gradient (IAM
+        and MAM reach them too; looking costs DDP little, a missed case fails the run)."""
         return self.cfg.itm_start > 0 or not {"itm", "mlm"} <= set(self.weights)
 
     def state_dict(self) -> dict:
