@@ -26,6 +26,7 @@ from .nam import noise_aware_mask, token_image_scores
 
 CAPTION_LOSSES = ("itc", "itm", "mlm", "itc_eda", "itm_eda")
 ATTRIBUTE_LOSSES = ("iac", "iam", "mam")
+ITM_LOSSES = ("itm", "itm_eda")     # off before TaskConfig.itm_start
 
 
 @dataclass(frozen=True)
@@ -127,21 +128,22 @@ class Task:
         image_tokens, image_feat = model.encode_image(batch["pixels"])     # (B, 49, Dv), (B, E)
         scale = model.logit_scale(TEMP_RANGE) if self.cfg.temp_clamp else model.logit_scale()
         out: dict[str, torch.Tensor] = {}
-        if any(k in self.active_weights() for k in CAPTION_LOSSES):
-            out |= self._caption_losses(model, batch, image_tokens, image_feat, scale)
-        if any(k in self.weights for k in ATTRIBUTE_LOSSES):
+        weights = self.active_weights()
+        if any(k in weights for k in CAPTION_LOSSES):
+            out |= self._caption_losses(model, batch, weights, image_tokens, image_feat, scale)
+        if any(k in weights for k in ATTRIBUTE_LOSSES):
             out |= self._attribute_losses(model, batch, image_tokens, image_feat, scale)
-        out["loss"] = sum(w * out[f"{k}_loss"] for k, w in self.active_weights().items())
+        out["loss"] = sum(w * out[f"{k}_loss"] for k, w in weights.items())
         return out
 
     def active_weights(self) -> dict[str, float]:
         """The enabled losses at `self.step` (ITM joins at `itm_start`)."""
         if self.step >= self.cfg.itm_start:
             return self.weights
-        return {k: w for k, w in self.weights.items() if not k.startswith("itm")}
+        return {k: w for k, w in self.weights.items() if k not in ITM_LOSSES}
 
-    def _caption_losses(self, model, batch, image_tokens, image_feat, scale) -> dict[str, torch.Tensor]:
-        w, out = self.active_weights(), {}
+    def _caption_losses(self, model, batch, w, image_tokens, image_feat, scale) -> dict[str, torch.Tensor]:
+        out = {}
         ids = batch.get("person_ids")
         pairs = [("", batch["input_ids"], batch["attention_mask"])]
         if "itc_eda" in w or "itm_eda" in w:

@@ -46,12 +46,12 @@ class Trainer:
         self.shards = setup.open_data(cfg, self.task.cfg)
         self.model_cfg = setup.model_config(cfg)
         self.checkpoint = self._checkpoint_to_resume(resume)
-        # cpu=True on a machine without CUDA lets torchrun-style launches (`accelerate launch
-        # --multi_gpu --num_processes 2`) form a gloo process group on CPU.
         # e.g. the CPU demo's ITC + ITM: the MLM head never gets a gradient, the fusion none before
         # loss.itm_start; DDP's reducer would wait for them and fail at the next step
         unused = self.task.may_leave_parameters_unused
         ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if unused else []
+        # cpu=True on a machine without CUDA lets torchrun-style launches (`accelerate launch
+        # --multi_gpu --num_processes 2`) form a gloo process group on CPU.
         self.acc = Accelerator(mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False,
                                cpu=not torch.cuda.is_available(), kwargs_handlers=ddp)
         set_seed(cfg.seed)
