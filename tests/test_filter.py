@@ -219,6 +219,16 @@ def test_person_box_has_margin_and_aspect():
     assert abs((y1 - y0) / (x1 - x0) - 2.0) < 0.05
 
 
+def test_default_person_box_has_the_trainers_aspect():
+    """The stored crop is as tall for its width as the trainer's input, so resizing squeezes no one."""
+    from aptm_train.model.config import VisionConfig
+
+    height, width = VisionConfig().img_size
+    assert FilterConfig().person_aspect == height / width
+    box = person_box((40, 60, 80, 200), (256, 128), margin=0.1, aspect=FilterConfig().person_aspect)
+    assert abs((box[3] - box[1]) / (box[2] - box[0]) - height / width) < 0.05
+
+
 def test_phash_index_finds_earliest_near_duplicate():
     a, b = sketch(1), sketch(2)
     ha, hb = phash(a), phash(b)
