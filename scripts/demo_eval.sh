@@ -25,16 +25,15 @@ echo "== eval: $CKPT on $SHARDS (test split) =="
 # ITC ranks the whole test gallery; ITM re-ranks each query's ITC top 32 (a fifth of the quickstart's
 # 155-image gallery; the paper's k=128 is for galleries of thousands). fused = ITM_norm + w ITC_norm:
 # the official w = 0.002 is ITM's order, which suits a trained ITM head; the demo's ITM head, 600 CPU
-# steps old, ranks worse than ITC on the test split (R@1 59-67% of ITC's in three fresh runs of
-# scripts/demo_train.sh), so the demo weighs ITC by w = 16 and ITM only reorders ITC's near-ties.
-# w was chosen on the validation split: over eight 900-step models with ITM from step 0 (four fresh
-# demo runs and four variants of the recipe; 1,336 val queries) R@1 summed 92.8 at w = 1, 98.8 at 4,
-# 101.2 at 8, 104.8 at 16, 102.4 at 64 and 101.2 for ITC alone. Five models of the current recipe
-# (ITC alone first) split: on two, val R@1 was highest for ITC alone, tied with w = 16 (and on one
-# with w = 1); on the three fresh runs it was highest at w = 1 (52.7 summed against 44.3 at 16 and
-# 41.3 for ITC alone), where their test split puts w = 1 below ITC (-3.9, -4.5, -3.2). Over
-# all thirteen w = 16 still sums highest (181.5; w = 1 175.4, ITC 174.9): with ~160 queries a
-# split's own sample outweighs the difference being measured.
+# steps old, ranks a little worse than ITC (test R@1 ITM alone / ITC: 23.9 / 25.2, 22.6 / 21.9 and
+# 21.3 / 23.2 at the 3:1 person crop: the demo recipe and two variants, below), so it weighs ITC 16x
+# and ITM reorders ITC's near-ties. w was chosen on the validation split (~160 queries a model):
+# - thirteen models before the 3:1 crop (900-1,200 steps): R@1 summed 181.5 at w = 16, 175.4 at 1,
+#   174.9 for ITC alone;
+# - three models at the 3:1 crop (the demo recipe, with optim.cross_lr_scale=3, with ITM from step
+#   300): 59.3 at w = 16, 58.7 for ITC alone, 58.1 at 8 and 32, 56.3 at 2, 55.1 at 4.
+# The same three models' test split put w = 4 first (+1.3, +1.9, +1.9 against ITC; w = 16: -0.6,
+# +0.6, 0.0): with ~160 queries a split's own sample outweighs the difference being measured.
 FUSE_W=16
 $BIN/aptm-train eval --checkpoint "$CKPT" --shards "$SHARDS" --split test --mode itc,itm,fused --k 32 --itc-weight $FUSE_W \
   -o "$OUT" --rankings --html --no-progress
