@@ -32,7 +32,10 @@
 #   against 12:19-13:14), and 16.1 / 16.1 and 16.1 / 16.8 in two earlier runs. ITC gains most;
 #   ITM ranks at the top of its earlier range, and fusing the two moves R@1 within the splits'
 #   noise (one query is 0.65 R@1): scripts/demo_eval.sh weighs ITC 16x, as the validation split
-#   chose; the README has the fresh runs;
+#   chose. All of that on shards cropped at 2:1, which the 192x64 input squeezed 1.5x sideways; at
+#   the filter's 3:1 crop the same recipe gives 21.3-22.6 / 24.5-25.8 in three fresh runs (the README
+#   has them). Variants at 3:1, one run each: optim.cross_lr_scale=3 22.6 / 21.9, ITM from step 300
+#   21.3 / 23.2 (and 10:45 of training against 9:12): not taken;
 # - 1,100 steps (~6 epochs), one validation at the end. More steps keep paying (on a GPU this
 #   takes minutes); so did ITC's share of them, up to the point where ITM has too few to learn.
 # The mals-pretrain recipe trains as the original code did (docs/differences-from-original.md);
