@@ -25,9 +25,9 @@ echo "== eval: $CKPT on $SHARDS (test split) =="
 # ITC ranks the whole test gallery; ITM re-ranks each query's ITC top 32 (a fifth of the quickstart's
 # 155-image gallery; the paper's k=128 is for galleries of thousands). fused = ITM_norm + w ITC_norm:
 # the official w = 0.002 is ITM's order, which suits a trained ITM head; the demo's ITM head, 600 CPU
-# steps old, ranks a little worse than ITC (test R@1 ITM alone / ITC: 23.9 / 25.2, 22.6 / 21.9 and
-# 21.3 / 23.2 at the 3:1 person crop: the demo recipe and two variants, below), so it weighs ITC 16x
-# and ITM reorders ITC's near-ties. w was chosen on the validation split (~160 queries a model):
+# steps old, ranks a little worse than ITC (test R@1 ITM alone / ITC: 21.3-22.6 / 24.5-25.8 in three
+# fresh runs at the 3:1 person crop), so the demo weighs ITC 16x and ITM reorders ITC's near-ties.
+# w was chosen on the validation split (~160 queries a model):
 # - thirteen models before the 3:1 crop (900-1,200 steps): R@1 summed 181.5 at w = 16, 175.4 at 1,
 #   174.9 for ITC alone;
 # - three models at the 3:1 crop (the demo recipe, with optim.cross_lr_scale=3, with ITM from step
